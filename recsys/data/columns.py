@@ -1,0 +1,117 @@
+"""Vectorised parsing and checking of event columns; each returns values and a mask of bad rows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
+INTEGER = r"^\s*\+?\d+\s*$"
+
+
+def as_strings(column: pa.ChunkedArray) -> pa.Array:
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        column = column.cast(pa.string())
+    return column.cast(pa.string())
+
+
+def empty_mask(column: pa.Array) -> np.ndarray:
+    """Rows whose id is null, empty or only spaces."""
+    blank = pc.equal(pc.utf8_trim_whitespace(column), "")
+    return np.asarray(blank.fill_null(True).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def parse_timestamps(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """Unix seconds (int64) and a bad-row mask, from timestamp, numeric or ISO-8601 text columns."""
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    if pa.types.is_timestamp(column.type) or pa.types.is_date(column.type):
+        seconds = column.cast(pa.timestamp("s", tz=getattr(column.type, "tz", None)))
+        return nulls_to_bad(seconds.cast(pa.int64()))
+    if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
+        return nulls_to_bad(column.cast(pa.float64()))
+    text = as_strings(column)
+    for target in (pa.timestamp("ms", tz="UTC"), pa.timestamp("ms"), pa.float64()):
+        try:
+            parsed = pc.cast(text, target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+        if target != pa.float64():
+            parsed = pc.divide(parsed.cast(pa.int64()), 1000)
+        return nulls_to_bad(parsed)
+    return parse_mixed(text)
+
+
+def nulls_to_bad(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    as_float = np.asarray(
+        values.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False)
+    )
+    bad = ~np.isfinite(as_float)
+    return np.where(bad, 0, np.floor(np.nan_to_num(as_float))).astype(np.int64), bad
+
+
+def parse_mixed(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The slow path, for columns mixing formats or holding bad values: one value at a time."""
+    out = np.zeros(len(text), dtype=np.int64)
+    bad = np.zeros(len(text), dtype=bool)
+    for i, value in enumerate(text.to_pylist()):
+        seconds = parse_one_timestamp(value)
+        if seconds is None:
+            bad[i] = True
+        else:
+            out[i] = seconds
+    return out, bad
+
+
+def parse_one_timestamp(value: str | None) -> int | None:
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        return int(float(value))
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp())
+
+
+def parse_numbers(column: pa.ChunkedArray, integer: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Optional numeric column: values (NaN where empty) and a mask of rows that are not numbers."""
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
+        values = np.asarray(
+            column.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False)
+        )
+        bad = np.zeros(len(values), dtype=bool)
+    else:
+        text = as_strings(column)
+        blank = empty_mask(text)
+        ok = np.asarray(
+            pc.match_substring_regex(text, INTEGER if integer else NUMBER)
+            .fill_null(False)
+            .to_numpy(zero_copy_only=False),
+            dtype=bool,
+        )
+        bad = ~ok & ~blank
+        cleaned = pc.if_else(pa.array(ok), text, pa.scalar(None, pa.string()))
+        values = np.asarray(
+            pc.cast(pc.utf8_trim_whitespace(cleaned), pa.float64())
+            .fill_null(np.nan)
+            .to_numpy(zero_copy_only=False)
+        )
+    bad |= values < 0
+    if integer:
+        bad |= np.isfinite(values) & (values != np.floor(values))
+    return values, bad

@@ -1,0 +1,30 @@
+"""Model registry: a model kind from the config -> its class. Every class follows `Recommender`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from recsys.config import ModelConfig, section
+from recsys.errors import ConfigError
+from recsys.models.als import ALS
+from recsys.models.base import MISSING_ID, Recommender, top_n
+from recsys.models.popular import Popular
+
+KINDS: dict[str, Any] = {cls.kind: cls for cls in (ALS, Popular)}
+
+
+def build_model(name: str, config: ModelConfig) -> Recommender:
+    """A fresh, unfitted model for `[models.<name>]`, its parameters checked."""
+    cls = model_class(name, config.kind)
+    return cls(section(cls.Params, config.params, f"models.{name}"))
+
+
+def model_class(name: str, kind: str) -> Any:
+    if kind not in KINDS:
+        raise ConfigError(
+            f"models.{name}.kind", f"unknown kind {kind!r} (known: {', '.join(KINDS)})"
+        )
+    return KINDS[kind]
+
+
+__all__ = ["KINDS", "MISSING_ID", "Recommender", "build_model", "model_class", "top_n"]

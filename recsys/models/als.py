@@ -1,0 +1,65 @@
+"""Implicit-feedback ALS (Hu, Koren, Volinsky) from the `implicit` package."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+from implicit.cpu.als import AlternatingLeastSquares
+from threadpoolctl import threadpool_limits
+
+from recsys.errors import ConfigError
+from recsys.models.vector import VectorModel
+
+
+@dataclass(frozen=True)
+class ALSParams:
+    factors: int = 64
+    regularization: float = 0.05
+    alpha: float = 2.0
+    iterations: int = 15
+    seed: int = 0
+
+    def check(self, key: str) -> None:
+        if not 1 <= self.factors <= 1024:
+            raise ConfigError(f"{key}.factors", f"must be between 1 and 1024, got {self.factors}")
+        if self.regularization < 0 or self.alpha <= 0:
+            raise ConfigError(f"{key}.regularization", "regularization >= 0 and alpha > 0 needed")
+        if not 1 <= self.iterations <= 500:
+            raise ConfigError(
+                f"{key}.iterations", f"must be between 1 and 500, got {self.iterations}"
+            )
+
+
+class ALS(VectorModel):
+    kind: ClassVar[str] = "als"
+    Params: ClassVar[type] = ALSParams
+
+    def implicit_model(self) -> AlternatingLeastSquares:
+        p = self.params
+        with threadpool_limits(1, "blas"):  # implicit warns unless BLAS is single-threaded
+            return AlternatingLeastSquares(
+                factors=p.factors,
+                regularization=p.regularization,
+                alpha=p.alpha,
+                iterations=p.iterations,
+                calculate_training_loss=False,
+                random_state=p.seed,
+            )
+
+    def _fit_factors(self, matrix: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+        model = self.implicit_model()
+        with threadpool_limits(1, "blas"):  # implicit runs its own threads; BLAS threads fight them
+            model.fit(matrix, show_progress=False)
+        return model.user_factors, model.item_factors
+
+    def fold_in(self, user_items: sp.csr_matrix) -> np.ndarray:
+        """User vectors for rows of interactions the model never saw (implicit's
+        recalculate_user)."""
+        model = self.implicit_model()
+        model.user_factors = np.zeros((user_items.shape[0], self.item_factors.shape[1]), np.float32)
+        model.item_factors = np.ascontiguousarray(self.item_factors)
+        users = np.arange(user_items.shape[0])
+        return np.atleast_2d(model.recalculate_user(users, sp.csr_matrix(user_items)))

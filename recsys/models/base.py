@@ -1,0 +1,107 @@
+"""The one model API: every model fits on Interactions and answers in item numbers and scores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, Self, runtime_checkable
+
+import numpy as np
+import scipy.sparse as sp
+
+from recsys.data.interactions import Interactions
+
+MISSING_ID = -1  # pads a row of results when fewer than n items are left
+
+
+@runtime_checkable
+class Recommender(Protocol):
+    """Models work on item and user numbers. Results are (ids, scores) arrays of shape (len(x), n),
+    best first, padded with -1 / -inf where fewer than n items qualify."""
+
+    kind: ClassVar[str]
+
+    def fit(self, interactions: Interactions) -> Self: ...
+
+    def recommend(
+        self, users: np.ndarray, n: int, exclude: sp.csr_matrix | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-n items for each user number; `exclude` has one row per user (items never
+        returned)."""
+        ...
+
+    def similar_items(self, items: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-n items like each item number (the item itself left out)."""
+        ...
+
+    def save(self, folder: Path) -> None: ...
+
+    @classmethod
+    def load(cls, folder: Path, params: dict[str, Any]) -> Self: ...
+
+
+@runtime_checkable
+class FoldIn(Protocol):
+    """Models that can place users they never saw (fresh events, anonymous sessions) on the fly."""
+
+    def fold_in(self, user_items: sp.csr_matrix) -> np.ndarray:
+        """One vector per row of `user_items` (rows over the model's items)."""
+        ...
+
+    def recommend_vectors(
+        self, vectors: np.ndarray, n: int, exclude: sp.csr_matrix | None = None
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@runtime_checkable
+class Complements(Protocol):
+    """Models that know what is bought together (cross-sell)."""
+
+    def complements(
+        self, baskets: sp.csr_matrix, n: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Top-n complements per basket row (a basket's own items excluded): (ids, scores, because),
+        `because[r, j]` being the basket item that contributed most to ids[r, j] (-1 if none)."""
+        ...
+
+
+def top_n(
+    scores: np.ndarray, n: int, exclude: sp.csr_matrix | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-n of each row of a dense (batch x items) score matrix, skipping excluded items."""
+    scores = np.array(scores, dtype=np.float32, copy=True, ndmin=2)
+    if exclude is not None and exclude.nnz:
+        rows = np.repeat(np.arange(exclude.shape[0]), np.diff(exclude.indptr))
+        scores[rows, exclude.indices] = -np.inf
+    n_items = scores.shape[1]
+    k = min(n, n_items)
+    if k <= 0:
+        return pad(np.empty((len(scores), 0), np.int64), np.empty((len(scores), 0), np.float32), n)
+    part = (
+        np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        if k < n_items
+        else np.tile(np.arange(n_items), (len(scores), 1))
+    )
+    part_scores = np.take_along_axis(scores, part, axis=1)
+    order = np.argsort(-part_scores, axis=1, kind="stable")
+    ids = np.take_along_axis(part, order, axis=1).astype(np.int64)
+    best = np.take_along_axis(part_scores, order, axis=1)
+    ids[~np.isfinite(best)] = MISSING_ID
+    return pad(ids, best, n)
+
+
+def pad(ids: np.ndarray, scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Widens results to n columns with -1 / -inf."""
+    short = n - ids.shape[1]
+    if short <= 0:
+        return ids[:, :n], scores[:, :n]
+    ids = np.hstack([ids, np.full((len(ids), short), MISSING_ID, np.int64)])
+    scores = np.hstack([scores, np.full((len(scores), short), -np.inf, np.float32)])
+    return ids, scores
+
+
+def without_self(items: np.ndarray, n_items: int) -> sp.csr_matrix:
+    """An exclusion matrix whose row r holds only items[r] (for similar-item queries)."""
+    rows = np.arange(len(items))
+    return sp.csr_matrix(
+        (np.ones(len(items), np.float32), (rows, items)), shape=(len(items), n_items)
+    )

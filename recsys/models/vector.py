@@ -1,0 +1,90 @@
+"""Models that score by inner product of user and item vectors (ALS, BPR): one search path for
+all."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import scipy.sparse as sp
+
+from recsys.data.interactions import Interactions
+from recsys.index import VectorIndex
+from recsys.models.base import without_self
+
+INDEX_FILE = "index.faiss"
+
+
+class VectorModel:
+    """Holds user and item factors and a FAISS index of the item factors. Subclasses implement
+    `_fit_factors` (and may override `fold_in`)."""
+
+    kind: ClassVar[str] = "vector"
+    Params: ClassVar[type]
+
+    def __init__(self, params: Any = None) -> None:
+        self.params = params or self.Params()
+        self.user_factors = np.zeros((0, 0), np.float32)
+        self.item_factors = np.zeros((0, 0), np.float32)
+        self._index: VectorIndex | None = None
+        self._unit_items: np.ndarray | None = None
+
+    def fit(self, interactions: Interactions) -> Self:
+        users, items = self._fit_factors(interactions.matrix)
+        self.user_factors = np.ascontiguousarray(users, dtype=np.float32)
+        self.item_factors = np.ascontiguousarray(items, dtype=np.float32)
+        self._index, self._unit_items = None, None
+        return self
+
+    def _fit_factors(self, matrix: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    @property
+    def index(self) -> VectorIndex:
+        if self._index is None:
+            self._index = VectorIndex.build(self.item_factors, "Flat")
+        return self._index
+
+    def build_index(self, factory: str) -> VectorIndex:
+        self._index = VectorIndex.build(self.item_factors, factory)
+        return self._index
+
+    def recommend(
+        self, users: np.ndarray, n: int, exclude: sp.csr_matrix | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return self.index.search(self.user_factors[np.asarray(users)], n, exclude)
+
+    def recommend_vectors(
+        self, vectors: np.ndarray, n: int, exclude: sp.csr_matrix | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-n for user vectors made on the fly (fold-in of fresh or anonymous activity)."""
+        return self.index.search(vectors, n, exclude)
+
+    def similar_items(self, items: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Cosine similarity of item factors (unit vectors, exact search)."""
+        items = np.asarray(items)
+        if self._unit_items is None:
+            norms = np.linalg.norm(self.item_factors, axis=1, keepdims=True)
+            self._unit_items = self.item_factors / np.maximum(norms, 1e-12)
+        unit = VectorIndex(self._unit_items, self.index.index)
+        return unit.exact_search(
+            self._unit_items[items], n, without_self(items, len(self._unit_items))
+        )
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        np.save(folder / "user_factors.npy", self.user_factors)
+        np.save(folder / "item_factors.npy", self.item_factors)
+        (folder / "params.json").write_text(json.dumps(asdict(self.params)))
+        self.index.save(folder / INDEX_FILE)
+
+    @classmethod
+    def load(cls, folder: Path, params: dict[str, Any]) -> Self:
+        model = cls(cls.Params(**params))
+        model.user_factors = np.load(folder / "user_factors.npy", mmap_mode="r")
+        model.item_factors = np.load(folder / "item_factors.npy", mmap_mode="r")
+        model._index = VectorIndex.load(folder / INDEX_FILE, model.item_factors)
+        return model

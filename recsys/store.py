@@ -1,0 +1,151 @@
+"""The models folder: versions published by one atomic rename, CURRENT naming the one that serves.
+
+A run that fails or is killed at any point leaves CURRENT and every published bundle untouched:
+files
+are written under a hidden temporary folder, checked, renamed into place, and CURRENT is replaced
+last.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from recsys.errors import BundleError
+
+CURRENT = "CURRENT"
+MANIFEST = "manifest.json"
+TMP_PREFIX = ".tmp-"
+
+
+def publish(models_dir: Path, write: Callable[[Path], dict[str, Any]]) -> Path:
+    """Calls `write(folder)` to fill a fresh bundle folder (it returns the manifest's content), adds
+    checksums, publishes the folder and points CURRENT at it. Returns the published folder."""
+    models_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(models_dir)
+    version = new_version(models_dir)
+    tmp = models_dir / f"{TMP_PREFIX}{version}-{os.getpid()}"
+    try:
+        tmp.mkdir()
+        manifest = write(tmp)
+        manifest.update(version=version, files=checksums(tmp))
+        write_durably(tmp / MANIFEST, json.dumps(manifest, indent=2, default=str).encode())
+        fsync_tree(tmp)
+        final = models_dir / version
+        os.rename(tmp, final)
+        fsync_dir(models_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    set_current(models_dir, version)
+    return final
+
+
+def new_version(models_dir: Path) -> str:
+    """A UTC timestamp (ISO 8601 basic), with a suffix if one already exists that second."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    version, n = stamp, 1
+    while (models_dir / version).exists():
+        version, n = f"{stamp}-{n}", n + 1
+    return version
+
+
+def set_current(models_dir: Path, version: str) -> None:
+    tmp = models_dir / f"{TMP_PREFIX}{CURRENT}-{os.getpid()}"
+    write_durably(tmp, f"{version}\n".encode())
+    os.replace(tmp, models_dir / CURRENT)
+    fsync_dir(models_dir)
+
+
+def current_version(models_dir: Path) -> str | None:
+    try:
+        return (models_dir / CURRENT).read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def list_versions(models_dir: Path) -> list[dict[str, Any]]:
+    """Every published bundle, oldest first: version, created, models and whether it serves."""
+    current = current_version(models_dir)
+    found = []
+    for folder in sorted(models_dir.iterdir()) if models_dir.is_dir() else []:
+        manifest_path = folder / MANIFEST
+        if folder.name.startswith(".") or not manifest_path.is_file():
+            continue
+        try:
+            manifest = json.loads(manifest_path.read_text())
+        except (OSError, ValueError):
+            manifest = {}
+        found.append(
+            {
+                "version": folder.name,
+                "created": manifest.get("created"),
+                "models": sorted(manifest.get("models", {})),
+                "current": folder.name == current,
+            }
+        )
+    return found
+
+
+def rollback(models_dir: Path, version: str) -> None:
+    """Points CURRENT at an earlier bundle after checking that it is whole."""
+    from recsys.bundle import verify
+
+    folder = models_dir / version
+    if version.startswith(".") or "/" in version or not (folder / MANIFEST).is_file():
+        raise BundleError(f"no bundle {version!r} in {models_dir}")
+    verify(folder)
+    set_current(models_dir, version)
+
+
+def checksums(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): sha256_file(p)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != MANIFEST
+    }
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_durably(path: Path, data: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def fsync_tree(folder: Path) -> None:
+    for path in folder.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
+    fsync_dir(folder)
+
+
+def fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove_stale_temporaries(models_dir: Path, older_than_seconds: float = 3600) -> None:
+    """Leftovers of runs that were killed; young ones may belong to a run still going."""
+    for tmp in models_dir.glob(f"{TMP_PREFIX}*"):
+        if time.time() - tmp.stat().st_mtime > older_than_seconds:
+            shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)

@@ -1,0 +1,53 @@
+"""The `recsys` command: one parser, a module per command (training/commands/<name>.py), each with
+`add_arguments(parser)` and `run(args) -> int`. Expected errors end in one line and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import NoReturn
+
+from recsys.errors import RecsysError
+
+COMMANDS = {
+    "generate": "write a realistic synthetic shop (events.parquet, catalogue.csv)",
+    "train": "fit the configured models and publish a new bundle",
+    "models": "list bundles, or roll back to an earlier one",
+    "serve": "run the development HTTP server",
+}
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line on stderr and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.exit(2)
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="recsys", description="Recommendations for online shops.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    for name, summary in COMMANDS.items():
+        command = sub.add_parser(name, help=summary, description=summary)
+        module = importlib.import_module(f"training.commands.{name}")
+        module.add_arguments(command)
+        command.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except RecsysError as exc:
+        sys.stderr.write(f"recsys {args.command}: error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write(f"recsys {args.command}: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

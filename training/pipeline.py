@@ -1,0 +1,186 @@
+"""The offline trainer: events (+ catalogue) -> interactions -> fitted models -> a published
+bundle."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import version as package_version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+import scipy.sparse as sp
+
+from recsys.bundle import CATALOGUE, INTERACTIONS, ITEMS, MODELS, POPULARITY, PURCHASED, USERS
+from recsys.config import Config
+from recsys.data import (
+    Catalogue,
+    Events,
+    Interactions,
+    load_catalogue,
+    load_events,
+    purchases_matrix,
+)
+from recsys.errors import BundleError
+from recsys.models import Recommender, build_model
+from recsys.models.vector import VectorModel
+from recsys.popularity import Popularity
+from recsys.store import publish
+
+Say = Callable[[str], None]
+
+
+@dataclass
+class TrainReport:
+    """What a run did: counts, the published folder and seconds per stage."""
+
+    events: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    users: int = 0
+    items: int = 0
+    nnz: int = 0
+    bundle: Path | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+    index_recall: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        self.seconds[name] = round(time.perf_counter() - start, 3)
+
+    def summary(self) -> str:
+        stages = ", ".join(f"{k} {v:.1f}s" for k, v in self.seconds.items())
+        skipped = sum(self.skipped.values())
+        return (
+            f"read {self.events:,} events ({skipped:,} skipped), {self.users:,} users, "
+            f"{self.items:,} items, {self.nnz:,} nnz; published {self.bundle}; {stages}"
+        )
+
+
+@dataclass
+class Training:
+    """Everything fitted in one run, ready to be written as a bundle."""
+
+    config: Config
+    events: Events
+    interactions: Interactions
+    purchased: sp.csr_matrix
+    popularity: Popularity
+    catalogue: Catalogue | None
+    models: dict[str, Recommender]
+
+
+def train(
+    events_path: str | Path,
+    models_dir: str | Path,
+    config: Config,
+    catalogue_path: str | Path | None = None,
+    on_error: str = "fail",
+    say: Say | None = None,
+) -> TrainReport:
+    """Reads, fits and publishes. Nothing is written unless every step before publishing
+    succeeds."""
+    say = say or (lambda _: None)
+    report = TrainReport()
+    with report.stage("read"):
+        events = load_events(events_path, tuple(config.events.weights), on_error, say)
+        catalogue = load_catalogue(catalogue_path) if catalogue_path else None
+    report.events, report.skipped = len(events), dict(events.skipped)
+    for reason, count in events.skipped.items():
+        say(f"skipped {count:,} rows: {reason}")
+    with report.stage("matrix"):
+        training = prepare(events, catalogue, config)
+    report.users, report.items, report.nnz = *training.interactions.shape, training.interactions.nnz
+    for name in config.models:
+        say(f"fitting {name}")
+        with report.stage(f"fit:{name}"):
+            training.models[name] = build_model(name, config.models[name]).fit(
+                training.interactions
+            )
+        with report.stage(f"index:{name}"):
+            report.index_recall.update(index_model(name, training.models[name], config))
+    with report.stage("publish"):
+        report.bundle = publish(
+            Path(models_dir), lambda folder: write_bundle(folder, training, report)
+        )
+    return report
+
+
+def prepare(events: Events, catalogue: Catalogue | None, config: Config) -> Training:
+    items = events.items
+    if catalogue is not None:
+        items = items.extend(catalogue.table.column("item_id"))
+        catalogue = catalogue.aligned(items)
+    interactions = Interactions.from_events(events, config.events, items)
+    purchased = purchases_matrix(events, len(items))
+    popularity = Popularity.from_events(events, len(items))
+    return Training(config, events, interactions, purchased, popularity, catalogue, {})
+
+
+def index_model(name: str, model: Recommender, config: Config) -> dict[str, float]:
+    """Builds the configured FAISS index; an approximate one must reach the recall floor."""
+    if not isinstance(model, VectorModel):
+        return {}
+    index = model.build_index(config.index.factory)
+    if index.exact:
+        return {name: 1.0}
+    rng = np.random.default_rng(0)
+    n_users = len(model.user_factors)
+    sample = rng.choice(n_users, size=min(config.index.recall_sample, n_users), replace=False)
+    recall = index.recall(model.user_factors[sample], 10)
+    if recall < config.index.recall_floor:
+        raise BundleError(
+            f"index {config.index.factory!r} for model {name} reaches recall@10 "
+            f"{recall:.3f} < floor {config.index.recall_floor}; nothing published"
+        )
+    return {name: round(recall, 4)}
+
+
+def write_bundle(folder: Path, training: Training, report: TrainReport) -> dict[str, Any]:
+    """Writes every file of the bundle into `folder` and returns the manifest content."""
+    inter = training.interactions
+    inter.users.save(folder / USERS)
+    inter.items.save(folder / ITEMS)
+    sp.save_npz(folder / INTERACTIONS, inter.matrix, compressed=False)
+    sp.save_npz(folder / PURCHASED, training.purchased, compressed=False)
+    training.popularity.save(folder / POPULARITY)
+    if training.catalogue is not None:
+        pq.write_table(training.catalogue.table, folder / CATALOGUE)
+    models = {}
+    for name, model in training.models.items():
+        model.save(folder / MODELS / name)
+        models[name] = {
+            "kind": model.kind,
+            "params": vars(model.params),
+            "index_recall@10": report.index_recall.get(name),
+        }
+    return {
+        "format": 1,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "fingerprint": training.events.fingerprint(),
+        "config": training.config.to_dict(),
+        "versions": {
+            pkg: package_version(pkg)
+            for pkg in ("recsys", "implicit", "faiss-cpu", "numpy", "scipy", "pyarrow")
+        },
+        "data": {
+            "events": report.events,
+            "skipped": report.skipped,
+            "users": report.users,
+            "items": report.items,
+            "nnz": report.nnz,
+            "time_range": [
+                int(training.events.timestamp.min()),
+                int(training.events.timestamp.max()),
+            ],
+        },
+        "catalogue": sorted(training.catalogue.given) if training.catalogue else [],
+        "models": models,
+        "seconds": report.seconds,
+    }
