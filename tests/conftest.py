@@ -1,0 +1,43 @@
+"""Shared fixtures: one small generated shop and one bundle trained on it, for the whole session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATASETS = Path(os.environ.get("RECSYS_DATASETS", ROOT.parent / "shared" / "datasets"))
+
+
+def dataset(name: str) -> Path:
+    """A folder of ../shared/datasets, or a skip saying it is absent."""
+    folder = DATASETS / name
+    if not folder.is_dir():
+        pytest.skip(f"real dataset {folder} is absent")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated shop (events.parquet, catalogue.csv, complements.csv, ...). Read-only."""
+    from data.generator import generate_shop
+
+    folder = tmp_path_factory.mktemp("shop")
+    generate_shop(folder, users=1_500, items=400, events=80_000, seed=1)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def models_dir(shop: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models folder with one bundle trained on `shop` with the default config. Read-only: copy it
+    (shutil.copytree) before publishing into it or damaging it."""
+    from recsys.config import config_from_dict
+    from training.pipeline import train
+
+    folder = tmp_path_factory.mktemp("models")
+    config = config_from_dict({"models": {"als": {"factors": 32, "iterations": 10},
+                                          "popular": {}}})
+    train(shop / "events.parquet", folder, config, shop / "catalogue.csv")
+    return folder
