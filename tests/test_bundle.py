@@ -1,0 +1,132 @@
+"""Publishing and loading bundles: checksums refuse damage, failed or killed runs change nothing."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recsys.bundle import Bundle
+from recsys.config import config_from_dict
+from recsys.errors import BundleError
+from recsys.store import current_version, list_versions, rollback
+from training import pipeline
+from training.pipeline import train
+
+CONFIG = config_from_dict({"models": {"als": {"factors": 8, "iterations": 3}, "popular": {}}})
+
+
+@pytest.fixture
+def events_csv(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    kinds = np.array(["view", "add_to_cart", "purchase"])
+    lines = [f"u{rng.integers(50)},i{rng.integers(30)},{kinds[rng.integers(3)]},{1_700_000_000 + t}"
+             for t in range(2_000)]
+    path = tmp_path / "events.csv"
+    path.write_text("user_id,item_id,event_type,timestamp\n" + "\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def published(events_csv: Path, tmp_path: Path) -> Path:
+    models = tmp_path / "models"
+    train(events_csv, models, CONFIG)
+    return models
+
+
+def test_a_bundle_loads_with_its_manifest(published: Path) -> None:
+    bundle = Bundle.load(published)
+    manifest = bundle.manifest
+    assert bundle.version == current_version(published)
+    assert set(bundle.models) == {"als", "popular"}
+    assert {"fingerprint", "config", "versions", "files", "created", "data"} <= set(manifest)
+    assert {"implicit", "faiss-cpu", "numpy"} <= set(manifest["versions"])
+    assert len(bundle.users) == bundle.interactions.shape[0] == manifest["data"]["users"]
+    ids, _ = bundle.models["als"].recommend(np.array([0]), 5)
+    assert ids.shape == (1, 5)
+
+
+def test_a_changed_byte_is_refused(published: Path) -> None:
+    folder = published / current_version(published)
+    target = folder / "models" / "als" / "item_factors.npy"
+    data = bytearray(target.read_bytes())
+    data[-1] ^= 0xFF
+    target.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="item_factors.npy fails its sha256"):
+        Bundle.load(published)
+
+
+def test_a_missing_file_is_refused(published: Path) -> None:
+    (published / current_version(published) / "items.arrow").unlink()
+    with pytest.raises(BundleError, match="items.arrow is missing"):
+        Bundle.load(published)
+
+
+def test_a_failure_while_writing_leaves_the_old_bundle(published: Path, events_csv: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    before = current_version(published)
+
+    def half_written(folder: Path, *args: object) -> dict:
+        (folder / "users.arrow").write_bytes(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pipeline, "write_bundle", half_written)
+    with pytest.raises(OSError, match="disk full"):
+        train(events_csv, published, CONFIG)
+    assert current_version(published) == before
+    assert [v["version"] for v in list_versions(published)] == [before]
+    assert not [p for p in published.iterdir() if p.name.startswith(".tmp")]
+    Bundle.load(published)
+
+
+def test_a_crash_before_current_moves_keeps_the_old_one(published: Path, events_csv: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    before = current_version(published)
+    def power_cut(*_: object) -> None:
+        raise OSError("power cut")
+
+    monkeypatch.setattr("recsys.store.set_current", power_cut)
+    with pytest.raises(OSError, match="power cut"):
+        train(events_csv, published, CONFIG)
+    assert current_version(published) == before
+    Bundle.load(published)
+
+
+def test_killed_training_leaves_a_loadable_current(published: Path, events_csv: Path) -> None:
+    """SIGKILL at several moments: CURRENT always names a whole bundle (the old or the new)."""
+    for delay in (0.5, 1.5, 2.5):
+        process = subprocess.Popen([sys.executable, "-m", "training.cli", "train", "--events",
+                                    str(events_csv), "--models", str(published)])
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        assert Bundle.load(published).version == current_version(published)
+
+
+def test_rollback_and_list(published: Path, events_csv: Path) -> None:
+    first = current_version(published)
+    train(events_csv, published, CONFIG)
+    second = current_version(published)
+    assert first != second
+    assert [v["current"] for v in list_versions(published)] == [False, True]
+    rollback(published, first)
+    assert Bundle.load(published).version == first
+    with pytest.raises(BundleError, match="no bundle"):
+        rollback(published, "../etc")
+
+
+def test_a_config_file_sets_models(events_csv: Path, tmp_path: Path) -> None:
+    config = tmp_path / "recsys.toml"
+    config.write_text('[models.pop]\nkind = "popular"\n')
+    result = subprocess.run([sys.executable, "-m", "training.cli", "train", "--events",
+                             str(events_csv), "--models", str(tmp_path / "m"), "--config",
+                             str(config)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((Bundle.load(tmp_path / "m").path / "manifest.json").read_text())
+    assert list(manifest["models"]) == ["pop"]
