@@ -58,13 +58,13 @@ def test_a_changed_byte_is_refused(published: Path) -> None:
     data = bytearray(target.read_bytes())
     data[-1] ^= 0xFF
     target.write_bytes(bytes(data))
-    with pytest.raises(BundleError, match="item_factors.npy fails its sha256"):
+    with pytest.raises(BundleError, match=r"item_factors\.npy fails its sha256"):
         Bundle.load(published)
 
 
 def test_a_missing_file_is_refused(published: Path) -> None:
     (published / current_version(published) / "items.arrow").unlink()
-    with pytest.raises(BundleError, match="items.arrow is missing"):
+    with pytest.raises(BundleError, match=r"items\.arrow is missing"):
         Bundle.load(published)
 
 

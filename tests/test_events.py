@@ -17,10 +17,19 @@ from recsys.errors import InputError
 
 TYPES = ("view", "add_to_cart", "purchase")
 ROWS = [
-    {"user_id": "u1", "item_id": "00042", "event_type": "view", "timestamp": "2026-11-01T10:00:00Z"},
+    {
+        "user_id": "u1",
+        "item_id": "00042",
+        "event_type": "view",
+        "timestamp": "2026-11-01T10:00:00Z",
+    },
     {"user_id": "u1", "item_id": "42", "event_type": "purchase", "timestamp": "1793527300"},
-    {"user_id": "u2", "item_id": "00042", "event_type": "add_to_cart",
-     "timestamp": "2026-11-01 10:05:00"},
+    {
+        "user_id": "u2",
+        "item_id": "00042",
+        "event_type": "add_to_cart",
+        "timestamp": "2026-11-01 10:05:00",
+    },
 ]
 
 
@@ -60,15 +69,25 @@ def test_a_folder_reads_every_file(tmp_path: Path) -> None:
 
 
 def test_timestamps_iso_and_unix_agree(tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "t.csv", "user_id,item_id,event_type,timestamp",
-                     ["u,i,view,2026-11-01T10:00:00Z", "u,i,view,1793527200",
-                      "u,i,view,2026-11-01T11:00:00+01:00", "u,i,view,2026-11-01 10:00:00"])
+    path = write_csv(
+        tmp_path / "t.csv",
+        "user_id,item_id,event_type,timestamp",
+        [
+            "u,i,view,2026-11-01T10:00:00Z",
+            "u,i,view,1793527200",
+            "u,i,view,2026-11-01T11:00:00+01:00",
+            "u,i,view,2026-11-01 10:00:00",
+        ],
+    )
     assert set(load_events(path, TYPES).timestamp) == {1793527200}
 
 
 def test_optional_columns_are_kept(tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "o.csv", "user_id,item_id,event_type,timestamp,quantity,price,order_id",
-                     ["u,i,purchase,1,2,9.5,o1", "u,j,view,2,,,"])
+    path = write_csv(
+        tmp_path / "o.csv",
+        "user_id,item_id,event_type,timestamp,quantity,price,order_id",
+        ["u,i,purchase,1,2,9.5,o1", "u,j,view,2,,,"],
+    )
     extra = load_events(path, TYPES).extra
     assert extra.column("quantity").to_pylist()[0] == 2
     assert extra.column("order_id").to_pylist() == ["o1", ""]
@@ -76,20 +95,33 @@ def test_optional_columns_are_kept(tmp_path: Path) -> None:
 
 BAD = [
     ("user_id,item_id,timestamp\nu,i,1\n", None, None, "missing required column 'event_type'"),
-    ("user_id,item_id,event_type,timestamp\nu,i,view,1\nu,i,vieww,2\n", 3, "event_type",
-     "unknown event type"),
-    ("user_id,item_id,event_type,timestamp\nu,i,view,1\nu,i,view,yesterday\n", 3, "timestamp",
-     "unparsable timestamp"),
+    (
+        "user_id,item_id,event_type,timestamp\nu,i,view,1\nu,i,vieww,2\n",
+        3,
+        "event_type",
+        "unknown event type",
+    ),
+    (
+        "user_id,item_id,event_type,timestamp\nu,i,view,1\nu,i,view,yesterday\n",
+        3,
+        "timestamp",
+        "unparsable timestamp",
+    ),
     ("user_id,item_id,event_type,timestamp\nu,i,view,1\n,i,view,2\n", 3, "user_id", "empty id"),
     ("user_id,item_id,event_type,timestamp\nu,i,view,1\nu,i,view\n", 3, None, "expected 4 fields"),
-    ("user_id,item_id,event_type,timestamp,quantity\nu,i,view,1,two\n", 2, "quantity",
-     "not a whole number"),
+    (
+        "user_id,item_id,event_type,timestamp,quantity\nu,i,view,1,two\n",
+        2,
+        "quantity",
+        "not a whole number",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("text", "line", "column", "reason"), BAD)
-def test_bad_rows_are_named(tmp_path: Path, text: str, line: int | None, column: str | None,
-                            reason: str) -> None:
+def test_bad_rows_are_named(
+    tmp_path: Path, text: str, line: int | None, column: str | None, reason: str
+) -> None:
     path = tmp_path / "bad.csv"
     path.write_text(text)
     with pytest.raises(InputError) as caught:
@@ -102,8 +134,10 @@ def test_bad_rows_are_named(tmp_path: Path, text: str, line: int | None, column:
 
 def test_skip_counts_bad_rows_by_reason(tmp_path: Path) -> None:
     path = tmp_path / "mixed.csv"
-    path.write_text("user_id,item_id,event_type,timestamp\nu,i,view,1\nu,i,vieww,2\n,i,view,3\n"
-                    "u,i,view,soon\nu,i,view\nu,j,purchase,5\n")
+    path.write_text(
+        "user_id,item_id,event_type,timestamp\nu,i,view,1\nu,i,vieww,2\n,i,view,3\n"
+        "u,i,view,soon\nu,i,view\nu,j,purchase,5\n"
+    )
     events = load_events(path, TYPES, on_error="skip")
     assert len(events) == 2
     assert sum(events.skipped.values()) == 4
@@ -126,8 +160,11 @@ def test_unknown_file_type_and_missing_path(tmp_path: Path) -> None:
 
 def test_matrix_weights_damps_and_decays(tmp_path: Path) -> None:
     day = 86_400
-    path = write_csv(tmp_path / "w.csv", "user_id,item_id,event_type,timestamp",
-                     ["u,a,view,0", "u,a,view,0", "u,b,purchase,0", f"u,c,view,{10 * day}"])
+    path = write_csv(
+        tmp_path / "w.csv",
+        "user_id,item_id,event_type,timestamp",
+        ["u,a,view,0", "u,a,view,0", "u,b,purchase,0", f"u,c,view,{10 * day}"],
+    )
     events = load_events(path, TYPES)
     weights = {"view": 1.0, "add_to_cart": 3.0, "purchase": 5.0}
     plain = Interactions.from_events(events, EventsConfig(weights, damping="none"))
@@ -141,8 +178,9 @@ def test_matrix_weights_damps_and_decays(tmp_path: Path) -> None:
 
 def test_catalogue_aligns_and_types(tmp_path: Path) -> None:
     path = tmp_path / "cat.csv"
-    path.write_text("item_id,title,category,price,in_stock,brand\n00042,A,x/y,3.5,true,acme\n"
-                    "42,B,,,no,\n")
+    path.write_text(
+        "item_id,title,category,price,in_stock,brand\n00042,A,x/y,3.5,true,acme\n42,B,,,no,\n"
+    )
     catalogue = load_catalogue(path)
     assert catalogue.table.column("in_stock").to_pylist() == [True, False]
     assert catalogue.table.column("brand").to_pylist()[0] == "acme"
