@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -52,7 +53,7 @@ class ALS(VectorModel):
     def _fit_factors(self, matrix: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
         model = self.implicit_model()
         with threadpool_limits(1, "blas"):  # implicit runs its own threads; BLAS threads fight them
-            model.fit(matrix, show_progress=False)
+            model.fit(matrix, show_progress=sys.stderr.isatty())
         return model.user_factors, model.item_factors
 
     def fold_in(self, user_items: sp.csr_matrix) -> np.ndarray:
