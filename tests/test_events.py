@@ -63,6 +63,13 @@ def test_every_format_reads_the_same(tmp_path: Path) -> None:
     assert len({events.fingerprint() for events in results}) == 1
 
 
+def test_parquet_timestamp_columns(tmp_path: Path) -> None:
+    table = pa.table({"user_id": ["u"], "item_id": ["i"], "event_type": ["view"],
+                      "timestamp": pa.array([1793527200123], pa.timestamp("ms", tz="UTC"))})
+    pq.write_table(table, tmp_path / "t.parquet")
+    assert list(load_events(tmp_path / "t.parquet", TYPES).timestamp) == [1793527200]
+
+
 def test_a_folder_reads_every_file(tmp_path: Path) -> None:
     write_all_formats(tmp_path)
     assert len(load_events(tmp_path, TYPES)) == 5 * len(ROWS)

@@ -33,7 +33,8 @@ def parse_timestamps(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     if pa.types.is_dictionary(column.type):
         column = column.dictionary_decode()
     if pa.types.is_timestamp(column.type) or pa.types.is_date(column.type):
-        seconds = column.cast(pa.timestamp("s", tz=getattr(column.type, "tz", None)))
+        unit = pa.timestamp("s", tz=getattr(column.type, "tz", None))
+        seconds = pc.cast(column, unit, safe=False)  # truncating sub-second parts is intended
         return nulls_to_bad(seconds.cast(pa.int64()))
     if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
         return nulls_to_bad(column.cast(pa.float64()))
