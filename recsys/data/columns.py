@@ -34,9 +34,11 @@ def parse_timestamps(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
         column = column.dictionary_decode()
     if pa.types.is_timestamp(column.type) or pa.types.is_date(column.type):
         unit = pa.timestamp("s", tz=getattr(column.type, "tz", None))
-        seconds = pc.cast(column, unit, safe=False)  # truncating sub-second parts is intended
-        return nulls_to_bad(seconds.cast(pa.int64()))
-    if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
+        seconds = pc.cast(column, unit, safe=False).cast(pa.int64())  # drops sub-second parts
+        return whole_numbers(seconds)
+    if pa.types.is_integer(column.type):
+        return whole_numbers(column.cast(pa.int64()))
+    if pa.types.is_floating(column.type):
         return nulls_to_bad(column.cast(pa.float64()))
     text = as_strings(column)
     for target in (pa.timestamp("ms", tz="UTC"), pa.timestamp("ms"), pa.float64()):
@@ -48,6 +50,13 @@ def parse_timestamps(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
             parsed = pc.divide(parsed.cast(pa.int64()), 1000)
         return nulls_to_bad(parsed)
     return parse_mixed(text)
+
+
+def whole_numbers(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """An int64 column as numpy, nulls marked bad (and set to 0)."""
+    bad = np.asarray(values.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    filled = values.fill_null(0) if values.null_count else values
+    return filled.to_numpy(zero_copy_only=False).astype(np.int64, copy=False), bad
 
 
 def nulls_to_bad(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
