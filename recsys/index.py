@@ -10,7 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys.errors import ConfigError
-from recsys.models.base import MISSING_ID, pad, top_n
+from recsys.models.base import MISSING_ID, pad
 
 MAX_OVERFETCH = 2_000
 
@@ -45,39 +45,33 @@ class VectorIndex:
         self, queries: np.ndarray, n: int, exclude: sp.csr_matrix | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-n items per query row, none of the row's excluded items, padded when the catalogue
-        runs out. Rows that the index cannot fill are answered by exact search."""
+        runs out. Rows that an approximate index cannot fill are answered by exact search."""
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
-        n_items = self.vectors.shape[0]
-        most_excluded = (
-            int(np.diff(exclude.indptr).max()) if exclude is not None and len(queries) else 0
-        )
-        k = min(n + most_excluded, n_items)
-        if k <= 0 or most_excluded > MAX_OVERFETCH or (self.exact and len(queries) > 64):
+        most_excluded = max_row_count(exclude)
+        k = min(n + most_excluded, self.vectors.shape[0])
+        if self.exact or k <= 0 or most_excluded > MAX_OVERFETCH:
             return self.exact_search(queries, n, exclude)
         scores, ids = self.index.search(queries, k)
-        ids, scores = drop_excluded(ids.astype(np.int64), scores, exclude, n)
-        short = (ids == MISSING_ID).any(axis=1) & (n_items - row_counts(exclude, len(ids)) > 0)
-        if short.any():
-            fill_ids, fill_scores = self.exact_search(
-                queries[short], n, exclude[np.flatnonzero(short)] if exclude is not None else None
-            )
-            ids[short], scores[short] = fill_ids, fill_scores
+        ids, scores = drop_excluded(ids, scores, exclude, n)
+        left = self.vectors.shape[0] - row_counts(exclude, len(ids))
+        short = ((ids >= 0).sum(axis=1) < np.minimum(n, left)).nonzero()[0]
+        if len(short):
+            rows = exclude[short] if exclude is not None else None
+            ids[short], scores[short] = self.exact_search(queries[short], n, rows)
         return ids, scores
 
     def exact_search(
-        self, queries: np.ndarray, n: int, exclude: sp.csr_matrix | None = None, batch: int = 1024
+        self, queries: np.ndarray, n: int, exclude: sp.csr_matrix | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Brute-force top-n in batches (numpy BLAS): the reference every index is checked
-        against."""
-        ids, scores = [], []
-        for start in range(0, len(queries), batch):
-            chunk = exclude[start : start + batch] if exclude is not None else None
-            found = top_n(queries[start : start + batch] @ self.vectors.T, n, chunk)
-            ids.append(found[0])
-            scores.append(found[1])
-        if not ids:
-            return pad(np.empty((0, 0), np.int64), np.empty((0, 0), np.float32), n)
-        return np.vstack(ids), np.vstack(scores)
+        """Brute force with FAISS's BLAS kernel, over-fetching by the most items any row excludes:
+        the reference every approximate index is checked against."""
+        queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        k = min(n + max_row_count(exclude), self.vectors.shape[0])
+        if k <= 0 or len(queries) == 0:
+            empty = np.empty((len(queries), 0))
+            return pad(empty.astype(np.int64), empty.astype(np.float32), n)
+        scores, ids = faiss.knn(queries, self.vectors, k, metric=faiss.METRIC_INNER_PRODUCT)
+        return drop_excluded(ids, scores, exclude, n)
 
     def recall(self, queries: np.ndarray, k: int = 10) -> float:
         """recall@k of this index against exact search on the same queries."""
@@ -122,6 +116,10 @@ def excluded_mask(ids: np.ndarray, exclude: sp.csr_matrix) -> np.ndarray:
     excluded = keys * n_items + exclude.indices
     asked = np.arange(len(ids), dtype=np.int64)[:, None] * n_items + np.maximum(ids, 0)
     return np.isin(asked, excluded)
+
+
+def max_row_count(exclude: sp.csr_matrix | None) -> int:
+    return int(np.diff(exclude.indptr).max()) if exclude is not None and exclude.shape[0] else 0
 
 
 def row_counts(exclude: sp.csr_matrix | None, rows: int) -> np.ndarray:
