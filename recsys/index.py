@@ -1,8 +1,15 @@
 """FAISS indexes over item vectors: built from a factory string, searched with exclusions that never
-starve a result (over-fetch, then exact search for the rows still short)."""
+starve a result (over-fetch, then exact search for the rows still short).
+
+Scores are inner products. "Flat" searches them exactly. Approximate indexes (HNSW, IVF, ...) are
+built on the standard MIPS-to-L2 augmentation (Bachrach et al. 2014): each item gets one extra
+coordinate sqrt(M^2 - |x|^2), queries a 0, so the nearest item in L2 is the one with the largest
+inner product; the scores of what they return are then computed exactly. The factory "auto" picks
+the index by catalogue size (see `resolve_factory`)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import faiss
@@ -13,28 +20,53 @@ from recsys.errors import ConfigError
 from recsys.models.base import MISSING_ID, pad
 
 MAX_OVERFETCH = 2_000
+AUTO = "auto"
+EXACT_UP_TO = 50_000  # items: below this, exact search is fast enough and never misses
+HNSW_UP_TO = 500_000  # items: above this, HNSW's build time grows past IVF's for similar recall
+HNSW_EF_SEARCH = 128  # FAISS's default 16 loses recall on MIPS-augmented vectors
+IVF_PROBE_SHARE = 32  # nprobe = nlist / 32 (at least 16)
+
+
+def resolve_factory(factory: str, n_items: int) -> str:
+    """The FAISS factory string for `factory` ("auto" -> by catalogue size; others unchanged)."""
+    if factory != AUTO:
+        return factory
+    if n_items <= EXACT_UP_TO:
+        return "Flat"
+    if n_items <= HNSW_UP_TO:
+        return "HNSW32"
+    lists = 2 ** round(math.log2(4 * math.sqrt(n_items)))
+    return f"IVF{lists},Flat"
 
 
 class VectorIndex:
-    """Maximum-inner-product search over `vectors` (items x d, float32)."""
+    """Maximum-inner-product search over `vectors` (items x d, float32). `index` holds either the
+    vectors themselves (inner-product metric) or their L2 augmentation (one more dimension)."""
 
     def __init__(self, vectors: np.ndarray, index: faiss.Index) -> None:
         self.vectors = vectors
         self.index = index
+        self.augmented = index.d == vectors.shape[1] + 1
 
     @classmethod
     def build(cls, vectors: np.ndarray, factory: str = "Flat") -> VectorIndex:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        resolved = resolve_factory(factory, len(vectors))
+        exact = resolved == "Flat"
+        stored = vectors if exact else augment_items(vectors)
+        metric = faiss.METRIC_INNER_PRODUCT if exact else faiss.METRIC_L2
         try:
-            index = faiss.index_factory(vectors.shape[1], factory, faiss.METRIC_INNER_PRODUCT)
+            index = faiss.index_factory(stored.shape[1], resolved, metric)
+            if not index.is_trained:
+                index.train(stored)
         except RuntimeError as exc:
             raise ConfigError(
                 "index.factory",
-                f"FAISS cannot build {factory!r}: {str(exc).strip().splitlines()[-1]}",
+                f"FAISS cannot build {resolved!r} over {len(stored):,} vectors of dimension "
+                f"{stored.shape[1]}: {str(exc).strip().splitlines()[-1]}",
             ) from None
-        if not index.is_trained:
-            index.train(vectors)
-        index.add(vectors)
+        index.add(stored)
+        set_search_defaults(index)
         return cls(vectors, index)
 
     @property
@@ -51,7 +83,7 @@ class VectorIndex:
         k = min(n + most_excluded, self.vectors.shape[0])
         if self.exact or k <= 0 or most_excluded > MAX_OVERFETCH:
             return self.exact_search(queries, n, exclude)
-        scores, ids = self.index.search(queries, k)
+        scores, ids = self.ann_search(queries, k)
         ids, scores = drop_excluded(ids, scores, exclude, n)
         left = self.vectors.shape[0] - row_counts(exclude, len(ids))
         short = ((ids >= 0).sum(axis=1) < np.minimum(n, left)).nonzero()[0]
@@ -59,6 +91,19 @@ class VectorIndex:
             rows = exclude[short] if exclude is not None else None
             ids[short], scores[short] = self.exact_search(queries[short], n, rows)
         return ids, scores
+
+    def ann_search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The index's own top-k (scores as inner products, ids int64, -1 for none): no
+        exclusions, no refill."""
+        queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        if not self.augmented:
+            scores, ids = self.index.search(queries, k)
+            return scores, ids.astype(np.int64)
+        zeros = np.zeros((len(queries), 1), np.float32)
+        _, ids = self.index.search(np.hstack([queries, zeros]), k)
+        found = np.asarray(self.vectors)[np.maximum(ids, 0)]
+        scores = np.einsum("qkd,qd->qk", found, queries)
+        return np.where(ids >= 0, scores, -np.inf).astype(np.float32), ids.astype(np.int64)
 
     def exact_search(
         self, queries: np.ndarray, n: int, exclude: sp.csr_matrix | None = None
@@ -77,7 +122,7 @@ class VectorIndex:
         """recall@k of this index against exact search on the same queries."""
         if len(queries) == 0:
             return 1.0
-        _, approx = self.index.search(np.ascontiguousarray(queries, np.float32), k)
+        _, approx = self.ann_search(queries, k)
         truth, _ = self.exact_search(queries, k)
         hits = sum(len(set(a[a >= 0]) & set(t[t >= 0])) for a, t in zip(approx, truth, strict=True))
         return hits / max(1, int((truth >= 0).sum()))
@@ -92,6 +137,25 @@ class VectorIndex:
         except RuntimeError:
             index = faiss.read_index(str(path))
         return cls(vectors, index)
+
+
+def augment_items(vectors: np.ndarray) -> np.ndarray:
+    """Items with the extra coordinate sqrt(M^2 - |x|^2), M the largest norm: L2 order of the
+    result equals inner-product order for queries given a 0 there."""
+    squared = np.einsum("id,id->i", vectors, vectors)
+    extra = np.sqrt(np.maximum(squared.max(initial=0.0) - squared, 0.0))
+    return np.ascontiguousarray(np.hstack([vectors, extra[:, None]]), dtype=np.float32)
+
+
+def set_search_defaults(index: faiss.Index) -> None:
+    """Search-time settings that keep recall high (faiss.write_index saves them)."""
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is not None:
+        ivf.nprobe = min(ivf.nlist, max(16, ivf.nlist // IVF_PROBE_SHARE))
+    inner = index.index if isinstance(index, faiss.IndexPreTransform) else index
+    hnsw = faiss.downcast_index(inner)
+    if isinstance(hnsw, faiss.IndexHNSW):
+        hnsw.hnsw.efSearch = HNSW_EF_SEARCH
 
 
 def drop_excluded(

@@ -15,6 +15,7 @@ import scipy.sparse as sp
 
 from recsys.bundle import Bundle
 from recsys.models.base import FoldIn, Recommender, top_n
+from recsys.models.vector import VectorModel
 
 KNN_KINDS = ("itemknn", "bm25", "cosine", "tfidf")
 
@@ -60,12 +61,12 @@ def session_scores(
     if len(seen) == 0:
         return {}
     weights = recency_weights(len(seen), settings.half_life)
-    parts = {}
-    als = first_model(bundle, lambda model: isinstance(model, FoldIn))
-    if als is not None and settings.als_share > 0:
-        parts["als"] = fold_in_scores(als, seen, weights, n_items)
+    als = first_model(bundle, lambda m: isinstance(m, FoldIn) and isinstance(m, VectorModel))
     knn = first_model(bundle, lambda model: getattr(model, "kind", "") in KNN_KINDS)
-    if knn is not None and settings.als_share < 1:
+    parts = {}
+    if als is not None and (settings.als_share > 0 or knn is None):
+        parts["als"] = fold_in_scores(als, seen, weights, n_items)
+    if knn is not None and (settings.als_share < 1 or als is None):
         parts["itemknn"] = neighbour_scores(knn, seen, weights, n_items, settings.neighbours)
     shares = {"als": settings.als_share, "itemknn": 1.0 - settings.als_share}
     if len(parts) == 1:

@@ -1,0 +1,70 @@
+"""The recommendation server: a Flask application factory.
+
+    recsys serve --models models              # development
+    gunicorn -c serving/gunicorn.conf.py "serving:create_app()"   # production
+
+Settings come from defaults, then $RECSYS_CONFIG, then the environment (RECSYS_MODELS,
+RECSYS_DATABASE_URL, RECSYS_API_KEYS), then `test_config`. The server starts without a bundle
+(readyz and the recommendation endpoints answer 503 until one is published).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from recsys.errors import BundleError
+from recsys.eventstore import open_store
+from recsys.experiments import Experiments
+from serving import events_api, experiments_api, ops, picks_api
+from serving.activity import ActivityMap
+from serving.http import register_errors
+from serving.observe import Metrics, register_observers, setup_access_log
+from serving.resources import Resources
+from serving.settings import load_settings
+from serving.state import BundleHolder, ProcessLocal, ServedLog, Watcher
+
+log = logging.getLogger("recsys.server")
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    settings = load_settings(test_config)
+    server = settings.config.server
+    app = Flask(__name__)
+    app.config.update(MAX_CONTENT_LENGTH=server.max_body_bytes, RECSYS=settings)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.compact = True  # type: ignore[attr-defined]
+    setup_access_log()
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+    metrics = Metrics()
+    store = open_store(settings.database_url)
+    experiments = Experiments.from_config(settings.config.experiments)
+    holder = BundleHolder(settings.models_dir, metrics.set_version)
+    watcher = Watcher(holder, server.watch_seconds if settings.watch else 0)
+    served_log = ServedLog(store, settings.served_log, metrics.served_dropped.inc)
+
+    def start_threads() -> None:
+        served_log.start()
+        watcher.start()
+
+    app.extensions["recsys"] = Resources(
+        settings, holder, store, experiments, metrics, served_log, ProcessLocal(start_threads),
+        ActivityMap.for_store(settings.database_url, store),
+    )  # fmt: skip
+    try:
+        holder.reload()
+    except BundleError as exc:
+        log.warning('{"event": "no_bundle", "reason": %r}', str(exc))
+    watcher.check()  # remembers CURRENT as seen, so the first tick does not reload it again
+
+    register_errors(app)
+    register_observers(app, metrics, server.cors_origins)
+    for blueprint in (picks_api.bp, events_api.bp, ops.bp):
+        app.register_blueprint(blueprint)
+    experiments_api.init_app(app, experiments, store)
+    return app

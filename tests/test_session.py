@@ -58,6 +58,7 @@ def test_latest_click_weighs_most() -> None:
     assert weights.tolist() == [0.25, 0.5, 1.0]
 
 
-def test_item_knn_share_alone_without_a_knn_model_still_uses_als(bundle: Bundle) -> None:
+def test_a_share_for_a_missing_model_goes_to_the_one_there(bundle: Bundle) -> None:
+    assert not any(model.kind in ("itemknn", "bm25") for model in bundle.models.values())
     _, _, path = session_picks(bundle, np.array([3, 4]), 5, settings=SessionSettings(0.0))
-    assert path == "fallback:popular" or "itemknn" in path
+    assert path == "session:als"

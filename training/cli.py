@@ -13,8 +13,12 @@ from recsys.errors import RecsysError
 COMMANDS = {
     "generate": "write a realistic synthetic shop (events.parquet, catalogue.csv)",
     "train": "fit the configured models and publish a new bundle",
+    "evaluate": "offline comparison of models on held-out events; report.md/json/html",
     "models": "list bundles, or roll back to an earlier one",
     "serve": "run the development HTTP server",
+    "export": "batch picks for email campaigns (CSV / JSONL / Parquet)",
+    "segments": "RFM scores and lifecycle segments per customer",
+    "experiment": "A/B experiment results (report) and offline replay (simulate)",
 }
 
 

@@ -23,14 +23,15 @@ from recsys.data import (
     Events,
     Interactions,
     load_catalogue,
-    load_events,
     purchases_matrix,
 )
 from recsys.errors import BundleError
+from recsys.eventstore.training import load_training_events
 from recsys.models import Recommender, build_model
 from recsys.models.vector import VectorModel
 from recsys.popularity import Popularity
 from recsys.store import publish
+from recsys.tuning import Budget, tune_config
 
 Say = Callable[[str], None]
 
@@ -47,6 +48,7 @@ class TrainReport:
     bundle: Path | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     index_recall: dict[str, float] = field(default_factory=dict)
+    tuning: dict[str, Any] = field(default_factory=dict)
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -77,23 +79,29 @@ class Training:
 
 
 def train(
-    events_path: str | Path,
+    events_path: str | Path | None,
     models_dir: str | Path,
     config: Config,
     catalogue_path: str | Path | None = None,
     on_error: str = "fail",
     say: Say | None = None,
+    events_db: str | None = None,
+    tune: Budget | None = None,
 ) -> TrainReport:
     """Reads, fits and publishes. Nothing is written unless every step before publishing
     succeeds."""
     say = say or (lambda _: None)
     report = TrainReport()
     with report.stage("read"):
-        events = load_events(events_path, tuple(config.events.weights), on_error, say)
+        weights = tuple(config.events.weights)
+        events = load_training_events(events_path, events_db, weights, on_error, say)
         catalogue = load_catalogue(catalogue_path) if catalogue_path else None
     report.events, report.skipped = len(events), dict(events.skipped)
     for reason, count in events.skipped.items():
         say(f"skipped {count:,} rows: {reason}")
+    if tune is not None:  # the search's validation split comes from these events alone
+        with report.stage("tune"):
+            config, report.tuning = tune_config(events, config, tune, say=say)
     with report.stage("matrix"):
         training = prepare(events, catalogue, config)
     report.users, report.items, report.nnz = *training.interactions.shape, training.interactions.nnz
@@ -105,6 +113,9 @@ def train(
             )
         with report.stage(f"index:{name}"):
             report.index_recall.update(index_model(name, training.models[name], config))
+        if isinstance(training.models[name], VectorModel):
+            with report.stage(f"candidates:{name}"):
+                training.models[name].precompute_candidates(config.server.candidates)
     with report.stage("publish"):
         report.bundle = publish(
             Path(models_dir), lambda folder: write_bundle(folder, training, report)
@@ -183,4 +194,5 @@ def write_bundle(folder: Path, training: Training, report: TrainReport) -> dict[
         "catalogue": sorted(training.catalogue.given) if training.catalogue else [],
         "models": models,
         "seconds": report.seconds,
+        "tuning": report.tuning,
     }

@@ -61,6 +61,6 @@ class ALS(VectorModel):
         recalculate_user)."""
         model = self.implicit_model()
         model.user_factors = np.zeros((user_items.shape[0], self.item_factors.shape[1]), np.float32)
-        model.item_factors = np.ascontiguousarray(self.item_factors)
+        model.item_factors = np.array(self.item_factors, np.float32)  # writable: bundles mmap
         users = np.arange(user_items.shape[0])
         return np.atleast_2d(model.recalculate_user(users, sp.csr_matrix(user_items)))

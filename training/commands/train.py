@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 from recsys.config import load_config
+from recsys.errors import InputError
+from recsys.tuning import DEFAULT_MINUTES, Budget
 from training.commands.common import status
 from training.pipeline import train
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--events", required=True, help="events file or folder (csv, jsonl, parquet)"
+        "--events", help="events file or folder (csv, jsonl, parquet); optional with --events-db"
+    )
+    parser.add_argument(
+        "--events-db",
+        metavar="URL",
+        help="also train on the event store's events (sqlite:///path.db or postgresql://...); "
+        "its forgotten users are left out of every input",
     )
     parser.add_argument("--catalogue", help="catalogue file (item_id, title, category, price, ...)")
     parser.add_argument("--config", help="TOML config file (default: $RECSYS_CONFIG or defaults)")
@@ -22,11 +31,67 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="fail",
         help="bad rows stop the run (fail, default) or are skipped and counted",
     )
+    add_tune_arguments(parser)
+
+
+def add_tune_arguments(parser: argparse.ArgumentParser) -> None:
+    """--tune and its budget (shared with `recsys evaluate`)."""
+    parser.add_argument(
+        "--tune",
+        action="store_true",
+        help="search each model's hyperparameters and the event weights on a validation split "
+        "carved from the training events by time; the best by NDCG@20 is refitted on all data",
+    )
+    parser.add_argument(
+        "--tune-trials",
+        type=positive(int),
+        default=20,
+        metavar="N",
+        help="trials per model (default 20)",
+    )
+    parser.add_argument(
+        "--tune-minutes",
+        type=positive(float),
+        default=DEFAULT_MINUTES,
+        metavar="M",
+        help=f"wall-time budget of the whole search (default {DEFAULT_MINUTES:g})",
+    )
+
+
+def tune_budget(args: argparse.Namespace) -> Budget | None:
+    """The search budget asked for, or None without --tune."""
+    return Budget(args.tune_trials, args.tune_minutes * 60) if args.tune else None
+
+
+def positive(kind: type[int] | type[float]) -> Callable[[str], float]:
+    """An argparse type: a number of `kind` above zero."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return value
+
+    return parse
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.events is None and args.events_db is None:
+        raise InputError("--events", "required unless --events-db is given")
     config = load_config(args.config)
-    report = train(args.events, args.models, config, args.catalogue, args.on_error, status())
+    report = train(
+        args.events,
+        args.models,
+        config,
+        args.catalogue,
+        args.on_error,
+        status(),
+        args.events_db,
+        tune_budget(args),
+    )
     for reason, count in report.skipped.items():
         print(f"skipped {count:,} rows: {reason}")
     print(report.summary())

@@ -1,0 +1,228 @@
+"""The server under load: throughput of GET /v1/users/{id}/recommendations and POST /v1/cross-sell,
+then p50/p99 latency at half that throughput, next to a bare Flask endpoint returning a fixed JSON
+list served by the same gunicorn settings in the same run. Load comes from wrk on loopback; each
+run is bounded in time. Also memory per worker (RSS and PSS from /proc/<pid>/smaps_rollup).
+
+    .venv/bin/python -m benchmarks.bench_server --items 100000 --seconds 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import psutil
+from flask import Flask
+
+from benchmarks.common import print_table, write_json
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXED = {
+    "request_id": "r-0",
+    "model": "fixed",
+    "experiment": None,
+    "variant": None,
+    "items": [{"item_id": f"sku-{i}", "score": 1.0 - i / 10} for i in range(10)],
+}
+
+
+def bare_app() -> Flask:
+    """The reference: Flask answering a fixed JSON list, nothing else."""
+    app = Flask(__name__)
+    app.add_url_rule("/bare", "bare", lambda: FIXED)
+    return app
+
+
+def prepare_bundle(cache: Path, users: int, items: int, events: int) -> Path:
+    """A shop of `items` items and a trained bundle (ALS + cooccurrence), made once per size."""
+    from data.generator import generate_shop
+    from recsys.config import config_from_dict
+    from training.pipeline import train
+
+    shop, models = cache / "shop", cache / "models"
+    if not (models / "CURRENT").is_file():
+        generate_shop(shop, users=users, items=items, events=events, seed=3)
+        config = config_from_dict({"models": {"als": {"iterations": 10},
+                                              "together": {"kind": "cooccurrence"}}})  # fmt: skip
+        train(shop / "events.parquet", models, config, shop / "catalogue.csv")
+    return models
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Gunicorn:
+    """One gunicorn master + workers for `app` on a free loopback port."""
+
+    def __init__(self, app: str, env: dict[str, str], args: argparse.Namespace) -> None:
+        self.port = free_port()
+        self.metrics = tempfile.mkdtemp(prefix="bench-metrics-")
+        env = {**os.environ, **env, "PROMETHEUS_MULTIPROC_DIR": self.metrics,
+               "RECSYS_BIND": f"127.0.0.1:{self.port}", "RECSYS_WORKERS": str(args.workers),
+               "RECSYS_WORKER_CLASS": args.worker_class, "RECSYS_THREADS": str(args.threads),
+               "RECSYS_PRELOAD": "1" if args.preload else "0"}  # fmt: skip
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "serving" / "gunicorn.conf.py"),
+             app], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait(self, path: str) -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.base + path, timeout=5) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"{path} not ready")
+
+    def memory(self) -> list[dict[str, float]]:
+        """RSS and PSS (MB) of each worker."""
+        found = []
+        for child in psutil.Process(self.process.pid).children():
+            text = Path(f"/proc/{child.pid}/smaps_rollup").read_text()
+            values = {
+                k: int(v) / 1024 for k, v in re.findall(r"^(Rss|Pss):\s+(\d+) kB", text, re.M)
+            }
+            found.append({"pid": child.pid, "rss_mb": values["Rss"], "pss_mb": values["Pss"]})
+        return found
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=60)
+        shutil.rmtree(self.metrics, ignore_errors=True)
+
+
+def lua_script(folder: Path, method: str, paths: list[str], body: list[str] | None,
+               delay_ms: float | None) -> Path:  # fmt: skip
+    """A wrk script cycling through the given paths (and bodies), optionally pausing per request."""
+    lines = ["local paths = {" + ",".join(json.dumps(p) for p in paths) + "}"]
+    lines.append("local bodies = {" + ",".join(json.dumps(b) for b in body or []) + "}")
+    lines.append('wrk.headers["Content-Type"] = "application/json"')
+    lines.append("local i = math.random(#paths)")
+    lines.append("request = function()\n  i = i % #paths + 1")
+    if body:
+        lines.append(f'  return wrk.format("{method}", paths[i], nil, bodies[i])\nend')
+    else:
+        lines.append(f'  return wrk.format("{method}", paths[i])\nend')
+    if delay_ms is not None:
+        lines.append(f"delay = function() return {delay_ms:.3f} end")
+    script = folder / f"load-{random.random():.6f}.lua"
+    script.write_text("\n".join(lines) + "\n")
+    return script
+
+
+def wrk(base: str, script: Path, seconds: int, connections: int) -> dict[str, float]:
+    """Runs wrk; requests/s, non-2xx count and latency percentiles (ms)."""
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), base],
+        capture_output=True, text=True, check=True, timeout=seconds + 60,
+    ).stdout  # fmt: skip
+    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    result["non_2xx"] = int(bad.group(1)) if bad else 0
+    result["socket_errors"] = errors.group(1) if errors else ""
+    for label, value, unit in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M):
+        scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+        result[f"p{label}_ms"] = float(value) * scale
+    return result
+
+
+def measure(server: Gunicorn, name: str, method: str, paths: list[str], bodies: list[str] | None,
+            args: argparse.Namespace, folder: Path) -> dict[str, Any]:  # fmt: skip
+    """Full-speed throughput, then latency at half of it (wrk pacing each connection)."""
+    warm = lua_script(folder, method, paths, bodies, None)
+    wrk(server.base, warm, 2, args.connections)
+    full = wrk(server.base, warm, args.seconds, args.connections)
+    half_rate = full["rps"] / 2
+    delay = 1000 * args.connections / half_rate
+    paced = wrk(server.base, lua_script(folder, method, paths, bodies, delay), args.seconds,
+                args.connections)  # fmt: skip
+    return {"endpoint": name, "rps": full["rps"], "errors": full["non_2xx"],
+            "half_load_rps": paced["rps"], "p50_ms": paced.get("p50_ms"),
+            "p99_ms": paced.get("p99_ms"), "half_errors": paced["non_2xx"]}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--users", type=int, default=60_000)
+    parser.add_argument("--events", type=int, default=1_500_000)
+    parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "recsys-bench-server"))
+    parser.add_argument("--models", help="use this models folder instead of generating one")
+    parser.add_argument("--seconds", type=int, default=8, help="per wrk run")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--worker-class", default="gthread", choices=("gthread", "sync"))
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--preload", action="store_true")
+    parser.add_argument("--out", help="JSON file (default benchmarks/results/server.json)")
+    args = parser.parse_args()
+
+    models = Path(args.models) if args.models else prepare_bundle(
+        Path(args.cache), args.users, args.items, args.events)  # fmt: skip
+    from recsys.bundle import Bundle
+
+    bundle = Bundle.load(models)
+    rng = random.Random(0)
+    users = [bundle.users[i] for i in rng.sample(range(len(bundle.users)), 2000)]
+    items = [bundle.items[i] for i in rng.sample(range(len(bundle.items)), 2000)]
+    del bundle
+    folder = Path(tempfile.mkdtemp(prefix="bench-server-"))
+    rows, memory = [], {}
+    try:
+        bare = Gunicorn("benchmarks.bench_server:bare_app()", {}, args)
+        bare.wait("/bare")
+        rows.append(measure(bare, "bare flask", "GET", ["/bare"], None, args, folder))
+        bare.stop()
+        env = {"RECSYS_MODELS": str(models),
+               "RECSYS_DATABASE_URL": f"sqlite:///{folder / 'events.db'}"}  # fmt: skip
+        server = Gunicorn("serving:create_app()", env, args)
+        server.wait("/readyz")
+        recs = [f"/v1/users/{u}/recommendations?n=10" for u in users]
+        rows.append(measure(server, "recommendations", "GET", recs, None, args, folder))
+        bodies = [json.dumps({"items": [i]}) for i in items]
+        rows.append(measure(server, "cross-sell", "POST", ["/v1/cross-sell?n=10"] * len(items),
+                            bodies, args, folder))  # fmt: skip
+        memory = {"workers": server.memory()}
+        with urllib.request.urlopen(server.base + "/metrics", timeout=10) as response:
+            text = response.read().decode()
+        dropped = re.search(r"^recsys_served_log_dropped_total\s+([\d.e+]+)", text, re.M)
+        memory["served_log_dropped"] = float(dropped.group(1)) if dropped else 0.0
+        server.stop()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    for row in rows:
+        row["vs_bare"] = round(row["rps"] / rows[0]["rps"], 3)
+    print_table(rows)
+    print_table(memory["workers"])
+    settings = {k: getattr(args, k) for k in ("workers", "worker_class", "threads", "preload",
+                                              "connections", "seconds", "items")}  # fmt: skip
+    write_json("server", {"settings": settings, "models": str(models), "results": rows,
+                          "memory": memory}, args.out)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

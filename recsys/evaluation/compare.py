@@ -1,0 +1,220 @@
+"""Comparing models on one split: train each on the training part, score, segment, test
+differences."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from recsys.config import Config, ModelConfig
+from recsys.data import Catalogue, Events, Interactions
+from recsys.data.interactions import pair_sums
+from recsys.errors import ConfigError
+from recsys.evaluation.evaluate import (
+    EvalResult,
+    ItemFacts,
+    Progress,
+    evaluate_fold_in,
+    evaluate_model,
+)
+from recsys.evaluation.splits import Split
+from recsys.evaluation.stats import bootstrap_ci, paired_test
+from recsys.models import KINDS, Recommender, build_model
+from recsys.models.base import FoldIn
+
+Say = Callable[[str], None]
+
+
+@dataclass
+class Comparison:
+    """Everything a report shows: results per model, models skipped and why, segment masks over
+    the split's test rows, seconds per stage and paired tests against the best model."""
+
+    split: Split
+    ks: list[int]
+    results: dict[str, EvalResult] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    configs: dict[str, ModelConfig] = field(default_factory=dict)
+    seconds: dict[str, dict[str, float]] = field(default_factory=dict)
+    segments: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def primary(self) -> str:
+        return f"ndcg@{self.ks[-1]}"
+
+    def best(self) -> str | None:
+        if not self.results:
+            return None
+        return max(self.results, key=lambda name: self.results[name].metrics[self.primary])
+
+    def intervals(self, resamples: int = 1000) -> dict[str, dict[str, list[float]]]:
+        """95% bootstrap intervals over users of every per-user metric."""
+        return {
+            name: {
+                metric: list(bootstrap_ci(values, resamples=resamples))
+                for metric, values in result.per_user.items()
+            }
+            for name, result in self.results.items()
+        }
+
+    def segment_metrics(self) -> dict[str, dict[str, dict[str, float]]]:
+        """model -> segment -> {"users": n, metric: mean}."""
+        table: dict[str, dict[str, dict[str, float]]] = {}
+        for name, result in self.results.items():
+            table[name] = {}
+            for segment, rows in self.segments.items():
+                mask = rows[result.users]
+                table[name][segment] = {"users": int(mask.sum()), **result.subset(mask)}
+        return table
+
+    def paired(self, metrics: Sequence[str] = ()) -> dict[str, dict[str, dict[str, Any]]]:
+        """Each model against the best one on the same users: other minus best."""
+        best = self.best()
+        metrics = metrics or (self.primary, f"recall@{self.ks[-1]}")
+        if best is None:
+            return {}
+        reference = self.results[best]
+        return {
+            name: {
+                metric: paired_test(reference.per_user[metric], result.per_user[metric]).to_dict()
+                for metric in metrics
+            }
+            for name, result in self.results.items()
+            if name != best
+        }
+
+
+def resolve_models(names: Sequence[str] | None, config: Config) -> dict[str, ModelConfig]:
+    """`[models.NAME]` tables of the config, or kind names with default parameters."""
+    if not names:
+        return dict(config.models)
+    chosen = {}
+    for name in names:
+        if name in config.models:
+            chosen[name] = config.models[name]
+        elif name in KINDS:
+            chosen[name] = ModelConfig(name)
+        else:
+            known = sorted(set(config.models) | set(KINDS))
+            raise ConfigError("--models", f"unknown model {name!r} (known: {', '.join(known)})")
+    return chosen
+
+
+def compare(
+    split: Split,
+    config: Config,
+    models: dict[str, ModelConfig],
+    ks: Sequence[int] = (10, 20),
+    items: ItemFacts | None = None,
+    say: Say | None = None,
+    progress: Progress | None = None,
+) -> Comparison:
+    """Fits every model on `split.train` and scores it on `split.test`."""
+    say = say or (lambda _: None)
+    train = Interactions.from_events(split.train, config.events)
+    items = items or ItemFacts.from_train(train.matrix)
+    past = split.history if split.history is not None else split.train
+    bought = relevant_matrix(past, config.events.relevant, len(split.train.items))
+    split.info["excluded_from_lists"] = (
+        f"items of the user's earlier {'/'.join(config.events.relevant)} events"
+    )
+    split.info["test_pairs_relevant_before"] = int(
+        split.test[:, : bought.shape[1]].multiply(bought).nnz
+    )
+    history = None
+    if split.history is not None:
+        history = Interactions.from_events(split.history, config.events, split.train.items).matrix
+    comparison = Comparison(split, sorted(set(ks)))
+    comparison.segments = segments(split, config.events.relevant)
+    steps = progress(models.items(), len(models), "models") if progress else models.items()
+    for name, model_config in steps:
+        seconds = comparison.seconds.setdefault(name, {})
+        comparison.configs[name] = model_config
+        say(f"fitting {name}")
+        start = time.perf_counter()
+        model = build_model(name, model_config).fit(train)
+        seconds["fit"] = round(time.perf_counter() - start, 3)
+        start = time.perf_counter()
+        result = score(model, train.matrix, split.test, history, bought, ks, items, progress)
+        if result is None:
+            comparison.skipped[name] = "cannot fold in unseen users (no fold_in): users split"
+            continue
+        seconds["score"] = round(time.perf_counter() - start, 3)
+        comparison.results[name] = result
+    return comparison
+
+
+def score(
+    model: Recommender,
+    train: sp.csr_matrix,
+    test: sp.csr_matrix,
+    history: sp.csr_matrix | None,
+    bought: sp.csr_matrix,
+    ks: Sequence[int],
+    items: ItemFacts,
+    progress: Progress | None,
+) -> EvalResult | None:
+    """Scores one model; what users bought before is excluded, as in production. None when the
+    split needs fold-in and the model has none."""
+    if history is None:
+        return evaluate_model(
+            model, train, test, ks, items=items, progress=progress, exclude=bought
+        )
+    if not isinstance(model, FoldIn):
+        return None
+    return evaluate_fold_in(
+        model, train, history, test, ks, items=items, progress=progress, exclude=bought
+    )
+
+
+def relevant_matrix(events: Events, relevant: Sequence[str], n_items: int) -> sp.csr_matrix:
+    """Binary users x items matrix of the relevant events (by default purchases)."""
+    mask = events.is_type(*relevant)
+    ones = np.ones(int(mask.sum()), np.float32)
+    matrix = pair_sums(events.user[mask], events.item[mask], ones, (len(events.users), n_items))
+    matrix.data[:] = 1.0
+    return matrix
+
+
+def segments(split: Split, relevant: Sequence[str]) -> dict[str, np.ndarray]:
+    """Masks over test rows: new (no relevant event before the test) vs returning customers, and
+    returning ones as light (up to the median count of earlier relevant events) vs heavy."""
+    past = split.history if split.history is not None else split.train
+    counts = np.bincount(past.user[past.is_type(*relevant)], minlength=len(split.rows))
+    counts = counts[: len(split.rows)]
+    returning = counts > 0
+    scored = np.diff(split.test.indptr) > 0
+    median = float(np.median(counts[returning & scored])) if (returning & scored).any() else 0.0
+    return {
+        "new": ~returning,
+        "returning": returning,
+        "light": returning & (counts <= median),
+        "heavy": counts > median,
+    }
+
+
+def item_facts(train: Events, matrix: sp.csr_matrix, catalogue: Catalogue | None) -> ItemFacts:
+    """Popularity from training; categories from the catalogue; prices from the catalogue, else the
+    mean price paid in training events."""
+    categories = prices = None
+    if catalogue is not None:
+        aligned = catalogue.aligned(train.items)
+        names = aligned.categories.astype(str)
+        if "category" in catalogue.given and (names != "").any():
+            _, codes = np.unique(names, return_inverse=True)
+            categories = np.where(names == "", -1, codes)
+        if "price" in catalogue.given:
+            prices = aligned.table.column("price").to_numpy(zero_copy_only=False).astype(float)
+    if prices is None and "price" in train.extra.column_names:
+        paid = train.extra.column("price").to_numpy(zero_copy_only=False).astype(float)
+        seen = ~np.isnan(paid)
+        total = np.bincount(train.item[seen], weights=paid[seen], minlength=len(train.items))
+        count = np.bincount(train.item[seen], minlength=len(train.items))
+        prices = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    facts = ItemFacts.from_train(matrix)
+    return ItemFacts(facts.users, facts.n_users, categories, prices)

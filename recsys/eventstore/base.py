@@ -1,0 +1,294 @@
+"""The event store's logic, shared by the SQLite and PostgreSQL backends (plain DB-API SQL).
+
+Connections come from a small pool: an operation borrows one and gives it back, so the store is safe
+under any number of threads (and thread-per-request servers leak nothing). After a fork (gunicorn
+workers) the child never touches the parent's connections; it opens its own. Every write is one
+transaction: a crash leaves either all of a batch or none of it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from typing import Any, ClassVar, Self
+
+import pyarrow as pa
+
+from recsys.data.incoming import IncomingEvent
+from recsys.eventstore.schema import (
+    EVENT_COLUMNS,
+    EVENTS_SCHEMA,
+    FETCH_ROWS,
+    IDLE_CONNECTIONS,
+    IN_CHUNK,
+    INSERT_EVENT,
+    SCHEMA,
+    SCHEMA_VERSION,
+    SERVED_SCHEMA,
+    StoreError,
+    event_row,
+    first_line,
+    served_columns,
+    user_digest,
+)
+
+
+class EventStore:
+    """Incoming events, served responses (for A/B attribution) and forgotten customers."""
+
+    id_column: ClassVar[str]  # the SQL of an auto-numbered primary key
+    begin: ClassVar[str] = "BEGIN"
+    placeholder: ClassVar[str] = "?"
+    one_writer: ClassVar[bool] = False  # serialise this process's write transactions
+    database_errors: ClassVar[tuple[type[Exception], ...]] = ()
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._pool: list[Any] = []
+        self._lock = threading.Lock()
+        # SQLite has one writer at a time anyway; threads queueing on a lock beat connections
+        # polling in SQLite's busy handler (measured: benchmarks/bench_eventstore.py).
+        self._writer_turn = threading.Lock() if self.one_writer else nullcontext()
+        self._pid = os.getpid()
+        self._closed = False
+        try:
+            self._create_schema()
+        except BaseException:
+            self.close()
+            raise
+
+    def _connect(self) -> Any:
+        raise NotImplementedError
+
+    def _usable(self, connection: Any) -> bool:
+        return True
+
+    def _lock_schema(self, cursor: Any) -> None:
+        """Serialises schema creation between processes, where the backend needs it."""
+
+    @contextmanager
+    def _connection(self) -> Iterator[Any]:
+        if self._closed:
+            raise StoreError(f"event store {self.shown_url} is closed")
+        with self._lock:
+            if self._pid != os.getpid():  # forked: the parent's connections are not ours
+                self._pool, self._pid = [], os.getpid()
+            connection = self._pool.pop() if self._pool else None
+        try:
+            if connection is None:
+                connection = self._connect()
+            yield connection
+        except self.database_errors as exc:
+            raise StoreError(f"event store {self.shown_url}: {first_line(exc)}") from exc
+        finally:
+            if connection is not None:
+                self._give_back(connection)
+
+    def _give_back(self, connection: Any) -> None:
+        with self._lock:
+            keep = (
+                not self._closed
+                and self._pid == os.getpid()
+                and len(self._pool) < IDLE_CONNECTIONS
+                and self._usable(connection)
+            )
+            if keep:
+                self._pool.append(connection)
+        if not keep:
+            connection.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        with self._writer_turn, self._connection() as connection:
+            cursor = connection.cursor()
+            cursor.execute(self.begin)
+            try:
+                yield cursor
+                cursor.execute("COMMIT")
+            except BaseException:
+                self._roll_back(connection)
+                raise
+
+    def _roll_back(self, connection: Any) -> None:
+        """Best effort: a connection that cannot roll back is closed, never pooled again."""
+        try:
+            connection.cursor().execute("ROLLBACK")
+        except self.database_errors:
+            connection.close()
+
+    def _sql(self, query: str) -> str:
+        return query if self.placeholder == "?" else query.replace("?", self.placeholder)
+
+    def _query(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._connection() as connection:
+            cursor = connection.cursor()
+            cursor.execute(self._sql(query), params)
+            return cursor.fetchall()
+
+    def _create_schema(self) -> None:
+        with self._transaction() as cursor:
+            self._lock_schema(cursor)
+            for statement in SCHEMA:
+                cursor.execute(statement.format(id=self.id_column))
+            cursor.execute("SELECT version FROM schema_version")
+            row = cursor.fetchone()
+            if row is None:
+                cursor.execute(
+                    self._sql("INSERT INTO schema_version VALUES (?)"), (SCHEMA_VERSION,)
+                )
+            elif row[0] > SCHEMA_VERSION:
+                raise StoreError(
+                    f"event store {self.shown_url} has schema version {row[0]}; this recsys "
+                    f"reads up to {SCHEMA_VERSION}"
+                )
+
+    @property
+    def shown_url(self) -> str:
+        """The URL without its password, for messages."""
+        scheme, sep, rest = self.url.partition("://")
+        credentials, at, host = rest.rpartition("@")
+        if not at or ":" not in credentials:
+            return self.url
+        return f"{scheme}{sep}{credentials.split(':', 1)[0]}:***@{host}"
+
+    def append(self, events: Iterable[IncomingEvent]) -> int:
+        """Writes the events in one transaction and returns how many were written. Events of
+        forgotten customers are not stored."""
+        rows = [event_row(event) for event in events]
+        if not rows:
+            return 0
+        by_digest = {user_digest(row[0]): row[0] for row in rows}  # hashed outside the lock
+        with self._transaction() as cursor:
+            gone = self._forgotten_among(cursor, by_digest)
+            if gone:
+                rows = [row for row in rows if row[0] not in gone]
+            if rows:
+                cursor.executemany(self._sql(INSERT_EVENT), rows)
+        return len(rows)
+
+    def _forgotten_among(self, cursor: Any, by_digest: dict[str, str]) -> set[str]:
+        """The user ids (values of `by_digest`, keyed by digest) that are forgotten."""
+        digests = list(by_digest)
+        gone: set[str] = set()
+        for start in range(0, len(digests), IN_CHUNK):
+            chunk = digests[start : start + IN_CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            cursor.execute(
+                self._sql(f"SELECT digest FROM forgotten WHERE digest IN ({marks})"), chunk
+            )
+            gone.update(by_digest[digest] for (digest,) in cursor.fetchall())
+        return gone
+
+    def recent_events(self, user_id: str, limit: int = 500) -> list[IncomingEvent]:
+        """The user's latest `limit` events by time, oldest first (newest last)."""
+        if limit < 1:
+            return []
+        rows = self._query(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE user_id = ? "
+            "ORDER BY ts DESC, id DESC LIMIT ?",
+            (user_id, int(limit)),
+        )
+        return [IncomingEvent(*row) for row in reversed(rows)]
+
+    def count(self) -> int:
+        return int(self._query("SELECT COUNT(*) FROM events")[0][0])
+
+    def events_table(self, since: float | None = None, with_ids: bool = False) -> pa.Table:
+        """Every stored event (at or after `since`, Unix seconds) in time order, in the public
+        event columns of API.md section 1; `with_ids` adds the store's own `event_id`."""
+        where, params = ("WHERE ts >= ?", (float(since),)) if since is not None else ("", ())
+        query = f"SELECT {EVENT_COLUMNS}, id FROM events {where} ORDER BY ts, id"
+        table = self._arrow(query, params, EVENTS_SCHEMA)
+        return table if with_ids else table.drop_columns(["event_id"])
+
+    def _arrow(
+        self, query: str, params: Sequence[Any], schema: pa.Schema, json_columns: tuple = ()
+    ) -> pa.Table:
+        """The result of `query` as a table, converted chunk by chunk so that memory holds at
+        most FETCH_ROWS rows as Python objects; `json_columns` hold JSON text to decode."""
+        batches = []
+        with self._connection() as connection:
+            cursor = connection.cursor()
+            cursor.execute(self._sql(query), params)
+            while rows := cursor.fetchmany(FETCH_ROWS):
+                columns = [list(values) for values in zip(*rows, strict=True)]
+                for name in json_columns:
+                    index = schema.get_field_index(name)
+                    columns[index] = [json.loads(text) for text in columns[index]]
+                batches.append(pa.record_batch(columns, schema=schema))
+        return pa.Table.from_batches(batches, schema=schema)
+
+    def forget_user(self, user_id: str) -> int:
+        """Deletes the user's events and served responses and remembers the id's digest so that
+        training drops it. Returns the number of rows deleted."""
+        with self._transaction() as cursor:
+            deleted = 0
+            for table in ("events", "served"):
+                cursor.execute(self._sql(f"DELETE FROM {table} WHERE user_id = ?"), (user_id,))
+                deleted += max(cursor.rowcount, 0)
+            cursor.execute(
+                self._sql("INSERT INTO forgotten VALUES (?, ?) ON CONFLICT DO NOTHING"),
+                (user_digest(user_id), time.time()),
+            )
+        return deleted
+
+    def is_forgotten(self, user_id: str) -> bool:
+        query = "SELECT 1 FROM forgotten WHERE digest = ?"
+        return bool(self._query(query, (user_digest(user_id),)))
+
+    def forgotten_users(self) -> set[str]:
+        """The sha256 digests of every forgotten user id (test ids with `user_digest`)."""
+        return {digest for (digest,) in self._query("SELECT digest FROM forgotten")}
+
+    def record_served(
+        self,
+        request_id: str,
+        user_id: str | None,
+        placement: str,
+        experiment: str | None,
+        variant: str | None,
+        model: str,
+        item_ids: Sequence[str],
+        timestamp: float,
+    ) -> None:
+        row = (
+            request_id,
+            user_id,
+            placement,
+            experiment,
+            variant,
+            model,
+            json.dumps(list(item_ids)),
+            float(timestamp),
+        )
+        insert = f"INSERT INTO served ({served_columns()}) VALUES ({', '.join('?' * len(row))})"
+        with self._transaction() as cursor:
+            cursor.execute(self._sql(insert), row)
+
+    def served_table(self, experiment: str | None = None) -> pa.Table:
+        """Recorded responses in time order, all or those of one experiment."""
+        where, params = ("WHERE experiment = ?", (experiment,)) if experiment else ("", ())
+        query = f"SELECT {served_columns()} FROM served {where} ORDER BY ts, id"
+        return self._arrow(query, params, SERVED_SCHEMA, json_columns=("item_ids",))
+
+    def close(self) -> None:
+        """Closes this process's idle connections; borrowed ones close when given back."""
+        with self._lock:
+            self._closed = True
+            pool = self._pool if self._pid == os.getpid() else []
+            self._pool = []
+        for connection in pool:
+            connection.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.shown_url!r})"

@@ -1,0 +1,104 @@
+"""The store's tables and columns, and how forgotten customers are remembered (by digest)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from recsys.data.incoming import IncomingEvent
+from recsys.errors import RecsysError
+
+SCHEMA_VERSION = 1
+EVENT_FIELDS = (
+    "user_id",
+    "item_id",
+    "event_type",
+    "timestamp",
+    "session_id",
+    "quantity",
+    "price",
+    "order_id",
+    "request_id",
+)
+EVENT_COLUMNS = ", ".join(f if f != "timestamp" else "ts" for f in EVENT_FIELDS)
+INSERT_EVENT = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES ({', '.join('?' * len(EVENT_FIELDS))})"
+SERVED_FIELDS = (
+    "request_id",
+    "user_id",
+    "placement",
+    "experiment",
+    "variant",
+    "model",
+    "item_ids",
+    "timestamp",
+)
+COLUMN_TYPES = {
+    "timestamp": pa.float64(),
+    "quantity": pa.int64(),
+    "price": pa.float64(),
+    "item_ids": pa.list_(pa.string()),
+    "event_id": pa.int64(),
+}  # every other column is text
+
+
+def arrow_schema(names: tuple[str, ...]) -> pa.Schema:
+    return pa.schema([(name, COLUMN_TYPES.get(name, pa.string())) for name in names])
+
+
+EVENTS_SCHEMA = arrow_schema((*EVENT_FIELDS, "event_id"))
+SERVED_SCHEMA = arrow_schema(SERVED_FIELDS)
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS events (id {id}, user_id TEXT NOT NULL, item_id TEXT NOT NULL, "
+    "event_type TEXT NOT NULL, ts DOUBLE PRECISION NOT NULL, session_id TEXT, quantity INTEGER, "
+    "price DOUBLE PRECISION, order_id TEXT, request_id TEXT)",
+    "CREATE INDEX IF NOT EXISTS events_user ON events (user_id, ts)",
+    "CREATE INDEX IF NOT EXISTS events_request ON events (request_id)",
+    "CREATE INDEX IF NOT EXISTS events_ts ON events (ts)",
+    "CREATE TABLE IF NOT EXISTS served (id {id}, request_id TEXT NOT NULL, user_id TEXT, "
+    "placement TEXT, experiment TEXT, variant TEXT, model TEXT, item_ids TEXT NOT NULL, "
+    "ts DOUBLE PRECISION NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS served_request ON served (request_id)",
+    "CREATE INDEX IF NOT EXISTS served_user ON served (user_id)",
+    "CREATE INDEX IF NOT EXISTS served_experiment ON served (experiment, ts)",
+    "CREATE TABLE IF NOT EXISTS forgotten (digest TEXT PRIMARY KEY, "
+    "forgotten_at DOUBLE PRECISION NOT NULL)",
+)
+IN_CHUNK = 500  # ids per `IN (...)` query, well under every backend's parameter limit
+FETCH_ROWS = 50_000
+IDLE_CONNECTIONS = 8
+
+
+class StoreError(RecsysError):
+    """The event store cannot be opened or used (bad URL, unreachable server, newer schema)."""
+
+
+def user_digest(user_id: str) -> str:
+    """How a forgotten customer is remembered: the sha256 of the id, never the id itself."""
+    return hashlib.sha256(user_id.encode("utf-8")).hexdigest()
+
+
+def forgotten_mask(user_ids: pa.Array | pa.ChunkedArray, digests: set[str]) -> np.ndarray:
+    """Boolean mask of the rows whose user id is one of the forgotten `digests`."""
+    if not digests or len(user_ids) == 0:
+        return np.zeros(len(user_ids), dtype=bool)
+    distinct = pc.unique(user_ids).to_pylist()
+    gone = [user for user in distinct if user is not None and user_digest(user) in digests]
+    mask = pc.is_in(user_ids, value_set=pa.array(gone, pa.string())).fill_null(False)
+    return np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def event_row(event: IncomingEvent) -> tuple[Any, ...]:
+    return tuple(getattr(event, name) for name in EVENT_FIELDS)
+
+
+def served_columns() -> str:
+    return ", ".join(f if f != "timestamp" else "ts" for f in SERVED_FIELDS)

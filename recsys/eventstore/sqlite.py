@@ -1,0 +1,60 @@
+"""The SQLite backend: embedded, no set-up. WAL mode lets readers run while one process writes;
+`busy_timeout` makes concurrent writers (threads or gunicorn workers) wait their turn instead of
+failing; `BEGIN IMMEDIATE` takes the write lock up front so a transaction never deadlocks on
+upgrading it."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import ClassVar
+
+from recsys.eventstore.base import EventStore
+from recsys.eventstore.schema import StoreError
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+class SqliteStore(EventStore):
+    id_column: ClassVar[str] = "INTEGER PRIMARY KEY"
+    begin: ClassVar[str] = "BEGIN IMMEDIATE"
+    one_writer: ClassVar[bool] = True
+    database_errors: ClassVar[tuple[type[Exception], ...]] = (sqlite3.Error,)
+
+    def __init__(self, url: str, path: Path) -> None:
+        self.path = path
+        super().__init__(url)
+
+    def _connect(self) -> sqlite3.Connection:
+        if not self.path.parent.is_dir():
+            raise StoreError(f"event store {self.url}: folder {self.path.parent} does not exist")
+        connection = sqlite3.connect(
+            self.path,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            isolation_level=None,
+            check_same_thread=False,  # the pool hands a connection to one thread at a time
+        )
+        connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        connection.execute("PRAGMA journal_mode = WAL")
+        # In WAL mode NORMAL never corrupts the database; a power cut may lose the last commits.
+        connection.execute("PRAGMA synchronous = NORMAL")
+        return connection
+
+    def _usable(self, connection: sqlite3.Connection) -> bool:
+        try:
+            return not connection.in_transaction
+        except sqlite3.ProgrammingError:  # closed
+            return False
+
+
+def sqlite_path(url: str) -> Path:
+    """`sqlite:///relative/path.db` or `sqlite:////absolute/path.db` -> the file's path."""
+    rest = url.removeprefix("sqlite://")
+    if not rest.startswith("/") or rest == "/":
+        raise StoreError(f"database URL {url!r}: expected sqlite:///path/to/file.db")
+    path = rest[1:]
+    if path in (":memory:", "") or path.startswith("file:"):
+        raise StoreError(
+            f"database URL {url!r}: needs a file (in-memory databases are per connection)"
+        )
+    return Path(path)

@@ -1,0 +1,228 @@
+"""The `[[experiments]]` tables, validated into frozen dataclasses (the Config keeps them raw).
+
+```toml
+[[experiments]]
+name = "home-recs"
+placements = ["recommendations"]
+salt = "2026-11"                     # default: the name; a new salt reshuffles this experiment
+variants = [ { name = "A", model = "als", share = 0.5 },
+             { name = "B", strategy = "als+diversity=0.3", share = 0.5 } ]
+start = "2026-11-01T00:00:00Z"       # optional window (ISO-8601, TOML date-time or Unix seconds)
+audience = "returning"               # all | new | returning
+segment = "champions"                # optional: only visitors in this segment
+attribution_hours = 24.0
+```
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from recsys.config import at_least, between, one_of, section, unknown
+from recsys.errors import ConfigError
+
+PLACEMENTS = ("recommendations", "similar", "cross-sell", "session", "popular", "batch")
+AUDIENCES = ("all", "new", "returning")
+MODES = ("split", "interleave")
+SHARE_SLACK = 1e-9
+
+
+@dataclass(frozen=True)
+class VariantConfig:
+    """One arm: a model of the bundle, a bundle version, or a strategy "model+param=value+..."."""
+
+    name: str
+    share: float
+    model: str = ""
+    bundle: str = ""
+    strategy: str = ""
+    params: dict[str, float] = field(default_factory=dict)
+
+    def check(self, key: str) -> None:
+        if not self.name:
+            raise ConfigError(f"{key}.name", "must be a non-empty string")
+        between(f"{key}.share", self.share, 0, 1)
+        if self.model and self.strategy:
+            raise ConfigError(f"{key}.strategy", "give either model or strategy, not both")
+        if self.strategy:
+            parse_strategy(self.strategy, f"{key}.strategy")
+
+    def resolved(self) -> tuple[str, dict[str, Any]]:
+        """The model name and the parameters this variant serves with."""
+        model, params = (parse_strategy(self.strategy, "strategy") if self.strategy
+                         else (self.model, {}))  # fmt: skip
+        params = {**params, **self.params}
+        if self.bundle:
+            params["bundle"] = self.bundle
+        return model, params
+
+
+@dataclass(frozen=True)
+class ExperimentTable:
+    """The TOML shape of one experiment besides its variants (times are converted afterwards)."""
+
+    name: str
+    placements: tuple[str, ...] = ("recommendations",)
+    salt: str = ""
+    mode: str = "split"
+    control: str = ""
+    start: str = ""
+    end: str = ""
+    audience: str = "all"
+    segment: str = ""
+    attribution_hours: float = 24.0
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    name: str
+    variants: tuple[VariantConfig, ...]
+    placements: tuple[str, ...]
+    salt: str
+    mode: str
+    control: str
+    start: float | None
+    end: float | None
+    audience: str
+    segment: str
+    attribution_hours: float
+
+    def variant(self, name: str) -> VariantConfig | None:
+        return next((v for v in self.variants if v.name == name), None)
+
+    def active(self, now: float) -> bool:
+        return (self.start is None or now >= self.start) and (self.end is None or now < self.end)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The public description (GET /v1/experiments)."""
+        return {
+            "name": self.name,
+            "mode": self.mode,
+            "placements": list(self.placements),
+            "control": self.control,
+            "variants": [variant_dict(v) for v in self.variants],
+            "start": iso(self.start),
+            "end": iso(self.end),
+            "audience": self.audience,
+            "segment": self.segment or None,
+            "attribution_hours": self.attribution_hours,
+        }
+
+
+def variant_dict(variant: VariantConfig) -> dict[str, Any]:
+    model, params = variant.resolved()
+    return {"name": variant.name, "share": variant.share, "model": model, "params": params}
+
+
+def read_experiments(tables: Any) -> tuple[ExperimentConfig, ...]:
+    """Validates the raw `[[experiments]]` list; ConfigError naming the key on any problem."""
+    if not isinstance(tables, list | tuple):
+        raise ConfigError("experiments", "must be an array of tables ([[experiments]])")
+    experiments = tuple(read_experiment(t, f"experiments[{i}]") for i, t in enumerate(tables))
+    seen: set[str] = set()
+    for i, experiment in enumerate(experiments):
+        if experiment.name in seen:
+            raise ConfigError(f"experiments[{i}].name", f"duplicate name {experiment.name!r}")
+        seen.add(experiment.name)
+    return experiments
+
+
+def read_experiment(table: Any, key: str) -> ExperimentConfig:
+    if not isinstance(table, dict):
+        raise ConfigError(key, "must be a table")
+    times = {name: str(table[name]) for name in ("start", "end") if name in table}
+    unknown(table, {f.name for f in dataclasses.fields(ExperimentTable)} | {"variants"}, key)
+    rest = {name: value for name, value in table.items() if name != "variants"}
+    raw = section(ExperimentTable, {**rest, **times}, key)
+    if not raw.name:
+        raise ConfigError(f"{key}.name", "must be a non-empty string")
+    variants = read_variants(table.get("variants"), f"{key}.variants")
+    check_variants(variants, raw.mode, f"{key}.variants")
+    for i, placement in enumerate(raw.placements):
+        one_of(f"{key}.placements[{i}]", placement, PLACEMENTS)
+    one_of(f"{key}.mode", raw.mode, MODES)
+    one_of(f"{key}.audience", raw.audience, AUDIENCES)
+    at_least(f"{key}.attribution_hours", raw.attribution_hours, 0)
+    control = raw.control or variants[0].name
+    if control not in {v.name for v in variants}:
+        raise ConfigError(f"{key}.control", f"no variant named {control!r}")
+    start = parse_time(table.get("start"), f"{key}.start")
+    end = parse_time(table.get("end"), f"{key}.end")
+    if start is not None and end is not None and end <= start:
+        raise ConfigError(f"{key}.end", "must be after start")
+    return ExperimentConfig(
+        raw.name, variants, raw.placements, raw.salt or raw.name, raw.mode, control,
+        start, end, raw.audience, raw.segment, raw.attribution_hours,
+    )  # fmt: skip
+
+
+def read_variants(tables: Any, key: str) -> tuple[VariantConfig, ...]:
+    if not isinstance(tables, list):
+        raise ConfigError(key, 'must be an array of tables, e.g. [{ name = "A", model = "als", '
+                               'share = 0.5 }, ...]')  # fmt: skip
+    return tuple(section(VariantConfig, v, f"{key}[{i}]") for i, v in enumerate(tables))
+
+
+def check_variants(variants: tuple[VariantConfig, ...], mode: str, key: str) -> None:
+    if len(variants) < 2:
+        raise ConfigError(key, "needs at least two variants (a control and a treatment)")
+    if mode == "interleave" and len(variants) != 2:
+        raise ConfigError(key, "interleaving compares exactly two rankers")
+    names = [v.name for v in variants]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise ConfigError(f"{key}[{i}].name", f"duplicate variant {name!r}")
+    total = sum(v.share for v in variants)
+    if total > 1 + SHARE_SLACK or total <= 0:
+        raise ConfigError(key, f"shares must add up to at most 1 (and more than 0), got {total:g}")
+
+
+def parse_strategy(strategy: str, key: str) -> tuple[str, dict[str, Any]]:
+    """ "als+diversity=0.3" -> ("als", {"diversity": 0.3}); values are numbers where they parse."""
+    model, *settings = strategy.split("+")
+    if not model.strip():
+        raise ConfigError(key, f"must start with a model name, e.g. 'als+diversity=0.3', got "
+                               f"{strategy!r}")  # fmt: skip
+    params: dict[str, Any] = {}
+    for setting in settings:
+        name, equals, value = setting.partition("=")
+        if not equals or not name.strip() or not value.strip():
+            raise ConfigError(key, f"expected name=value after '+', got {setting!r}")
+        params[name.strip()] = number_or_text(value.strip())
+    return model.strip(), params
+
+
+def number_or_text(value: str) -> Any:
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
+def parse_time(value: Any, key: str) -> float | None:
+    """Unix seconds from a TOML date-time, an ISO-8601 string or a number (UTC when no zone)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        value = dt.datetime.combine(value, dt.time())
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ConfigError(key, f"expected an ISO-8601 date-time, got {value!r}") from None
+    if not isinstance(value, dt.datetime):
+        raise ConfigError(key, f"expected a date-time, got {value!r}")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.timestamp()
+
+
+def iso(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,32 @@
+"""Reports straight from an event store (the server's and `recsys experiment report`'s path)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from recsys.experiments.config import ExperimentConfig
+from recsys.experiments.interleave import interleave_report
+from recsys.experiments.report import experiment_report
+
+
+def report_from_store(
+    experiment: ExperimentConfig, store: Any, revenue_test: str = "welch"
+) -> dict[str, Any]:
+    """Reads the experiment's served responses and the events since its first response from
+    `store` (recsys.eventstore.EventStore) and builds the report."""
+    served = store.served_table(experiment.name)
+    since = pc.min(served.column("timestamp")).as_py() if served.num_rows else None
+    events = store.events_table(since) if since is not None else pa.table({})
+    return build_report(experiment, served, events, revenue_test)
+
+
+def build_report(
+    experiment: ExperimentConfig, served: pa.Table, events: pa.Table, revenue_test: str = "welch"
+) -> dict[str, Any]:
+    """The A/B report of a split experiment, the preference report of an interleaving one."""
+    if experiment.mode == "interleave":
+        return interleave_report(experiment, served, events)
+    return experiment_report(experiment, served, events, revenue_test)

@@ -1,0 +1,17 @@
+"""The picks logic of the server, free of HTTP: filters, fallbacks, fold-in, blending, diversity."""
+
+from recsys.service.picks import cross_sell, for_user, popular, session, similar
+from recsys.service.query import Picks, Query, Ranked
+from recsys.service.served import ServedBundle
+
+__all__ = [
+    "Picks",
+    "Query",
+    "Ranked",
+    "ServedBundle",
+    "cross_sell",
+    "for_user",
+    "popular",
+    "session",
+    "similar",
+]

@@ -1,0 +1,203 @@
+"""The picks logic behind every recommendation endpoint, without HTTP: a ServedBundle and checked
+parameters in, ranked items with scores, reasons and the model (or fallback) that answered out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from recsys.models.base import Complements
+from recsys.models.vector import VectorModel
+from recsys.service.popular import POPULAR_MODEL, fallback, popular_ranked
+from recsys.service.query import Picks, Query, Ranked
+from recsys.service.rerank import diversify, keep, pool_size, score_all
+from recsys.service.served import ServedBundle
+from recsys.service.user import personal_ranked
+from recsys.session import session_picks
+
+SIMILAR_FALLBACK = "fallback:similar_items"
+
+
+def for_user(
+    served: ServedBundle,
+    user_id: str,
+    query: Query,
+    model_name: str | None = None,
+    fresh: Sequence[tuple[str, str]] = (),
+    forgotten: bool = False,
+) -> Picks:
+    """Personalised picks. `fresh` holds the user's recent (item_id, event_type) from the event
+    store, folded in at once; a forgotten user is answered as an unknown one."""
+    name = model_name or served.default_model
+    user = None if forgotten else served.bundle.users.index(user_id)
+    fresh_items, fresh_weights, fresh_bought = encode_fresh(served, () if forgotten else fresh)
+    excluded = np.concatenate(
+        [served.purchased(user), fresh_bought, served.item_numbers(query.exclude)]
+    )
+    allowed = served.allowed(query)
+    wanted = pool_size(query.n, query.diversity)
+    found = personal_ranked(
+        served, name, user, (fresh_items, fresh_weights), allowed, excluded, wanted
+    )
+    if found is None:
+        ranked, label = fallback(served, allowed, excluded, query.n)
+        return Picks(ranked, label, "popular")
+    ranked, label = found
+    return finish(served, ranked, label, query, name, allowed, excluded)
+
+
+def similar(
+    served: ServedBundle, item_id: str, query: Query, model_name: str | None = None
+) -> Picks:
+    """Items like `item_id` (cosine of item vectors), the item itself left out."""
+    name = model_name or served.default_model
+    item = served.bundle.items.index(item_id)
+    excluded = np.concatenate(
+        [served.item_numbers(query.exclude), [item] if item is not None else []]
+    )
+    excluded = excluded.astype(np.int64)
+    allowed = served.allowed(query)
+    if item is None or name not in served.bundle.models:
+        ranked, label = fallback(served, allowed, excluded, query.n)
+        return Picks(ranked, label, "popular")
+    ranked = similar_ranked(served, name, np.array([item]), allowed, excluded, query)
+    return finish(served, ranked, served.label(name), query, name, allowed, excluded, [item])
+
+
+def cross_sell(
+    served: ServedBundle, item_ids: Sequence[str], query: Query, model_name: str | None = None
+) -> Picks:
+    """Complements of a basket: a Complements model's "bought with" lists when the bundle has one,
+    else similar items of the basket (said so in `model`), refilled with popular ones."""
+    basket = np.unique(served.item_numbers(item_ids))
+    excluded = np.concatenate([basket, served.item_numbers(query.exclude)]).astype(np.int64)
+    allowed = served.allowed(query)
+    if not len(basket):
+        ranked, label = fallback(served, allowed, excluded, query.n)
+        return Picks(ranked, label, "popular")
+    name = complements_model(served, model_name)
+    wanted = pool_size(query.n, query.diversity)
+    if name is not None:
+        model = served.bundle.models[name]
+        row = sp.csr_matrix(
+            (np.ones(len(basket), np.float32), (np.zeros(len(basket), int), basket)),
+            shape=(1, served.n_items),
+        )
+        ids, scores, because = model.complements(row, wanted + len(excluded))
+        reasons = [bought_with(served, int(b)) for b in because[0]]
+        ranked = keep(Ranked(ids[0], scores[0], reasons), allowed, excluded)
+        return finish(served, ranked, served.label(name), query, name, allowed, excluded, basket)
+    name = model_name or served.default_model
+    if not isinstance(served.bundle.models.get(name), VectorModel):
+        ranked, label = fallback(served, allowed, excluded, query.n, basket)
+        return Picks(ranked, label, "popular")
+    ranked = similar_ranked(served, name, basket, allowed, excluded, query)
+    label = f"{SIMILAR_FALLBACK}:{served.label(name)}"
+    picks = finish(served, ranked, label, query, name, allowed, excluded, basket)
+    picks.fallback = picks.fallback or "similar_items"
+    return picks
+
+
+def session(served: ServedBundle, item_ids: Sequence[str], query: Query) -> Picks:
+    """Picks for an anonymous visitor from the items seen this session (oldest first), through
+    recsys.session, then the usual filters and refill."""
+    seen = served.item_numbers(item_ids)
+    excluded = served.item_numbers(query.exclude)
+    allowed = served.allowed(query)
+    wanted = pool_size(query.n, query.diversity)
+    if not len(seen):
+        ranked, label = fallback(served, allowed, excluded, query.n)
+        return Picks(ranked, label, "popular")
+    ids, scores, path = session_picks(
+        served.bundle, seen, wanted + n_blocked(allowed, served.n_items), excluded
+    )
+    ranked = keep(Ranked(ids, scores), allowed, np.concatenate([excluded, seen]))
+    name = served.default_model
+    picks = finish(served, ranked, path, query, name, allowed, np.concatenate([excluded, seen]))
+    if path.startswith("fallback:"):
+        picks.fallback = "popular"
+    return picks
+
+
+def n_blocked(allowed: np.ndarray | None, n_items: int) -> int:
+    """How many items a filter hides: over-fetch by as many, capped, when a model cannot filter."""
+    return 0 if allowed is None else min(n_items - int(allowed.sum()), 2_000)
+
+
+def popular(served: ServedBundle, query: Query, trending: bool = False) -> Picks:
+    excluded = served.item_numbers(query.exclude)
+    ranked = popular_ranked(served, served.allowed(query), excluded, query.n, trending)
+    return Picks(ranked, "trending" if trending else "popular")
+
+
+def similar_ranked(
+    served: ServedBundle,
+    name: str,
+    items: np.ndarray,
+    allowed: np.ndarray | None,
+    excluded: np.ndarray,
+    query: Query,
+) -> Ranked:
+    """Cosine neighbours of the mean of `items`' unit vectors (any model: its similar_items for a
+    single item without vectors). Reasons name the closest of `items`."""
+    model = served.bundle.models[name]
+    wanted = pool_size(query.n, query.diversity)
+    if not isinstance(model, VectorModel):
+        ids, scores = model.similar_items(items[:1], wanted + len(excluded))
+        reason = f"similar_to:{served.bundle.items[int(items[0])]}"
+        return keep(Ranked(ids[0], scores[0], [reason] * ids.shape[1]), allowed, excluded)
+    unit = model.unit_item_factors
+    ranked = score_all(unit[items].mean(axis=0), unit, allowed, excluded, wanted)
+    closest = items[np.argmax(unit[ranked.ids] @ unit[items].T, axis=1)] if len(ranked) else []
+    ranked.reasons = [f"similar_to:{served.bundle.items[int(i)]}" for i in closest]
+    return ranked
+
+
+def finish(
+    served: ServedBundle,
+    ranked: Ranked,
+    label: str,
+    query: Query,
+    name: str,
+    allowed: np.ndarray | None,
+    excluded: np.ndarray,
+    context: np.ndarray | None = None,
+) -> Picks:
+    """Diversity re-rank, then refill with popular items so filters never starve the list."""
+    model = served.bundle.models.get(name)
+    vectors = model.item_factors if isinstance(model, VectorModel) else None
+    ranked = diversify(ranked, query.n, query.diversity, vectors, served.categories)
+    if len(ranked) >= query.n:
+        return Picks(ranked, label)
+    more, _ = fallback(served, allowed, np.concatenate([excluded, ranked.ids]), query.n, context)
+    return Picks(ranked.then(more, query.n), label, "popular" if len(more) else None)
+
+
+def complements_model(served: ServedBundle, requested: str | None) -> str | None:
+    models = served.bundle.models
+    if requested is not None:
+        return requested if isinstance(models.get(requested), Complements) else None
+    return next((name for name, m in models.items() if isinstance(m, Complements)), None)
+
+
+def bought_with(served: ServedBundle, item: int) -> str | None:
+    return f"bought_with:{served.bundle.items[item]}" if item >= 0 else None
+
+
+def encode_fresh(
+    served: ServedBundle, fresh: Sequence[tuple[str, str]]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Recent store events -> (item numbers, weights by event type, items purchased)."""
+    if not fresh:
+        empty = np.empty(0, np.int64)
+        return empty, np.empty(0, np.float32), empty
+    items = served.bundle.items.indices(item for item, _ in fresh)
+    weights = np.array([served.event_weights.get(kind, 0.0) for _, kind in fresh], np.float32)
+    bought = np.array([kind == "purchase" for _, kind in fresh], bool)
+    known = (items >= 0) & (weights > 0)
+    return items[known], weights[known], np.unique(items[(items >= 0) & bought])
+
+
+__all__ = ["POPULAR_MODEL", "cross_sell", "for_user", "popular", "session", "similar"]

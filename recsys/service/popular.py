@@ -1,0 +1,76 @@
+"""Popularity answers: the popular endpoint and every fallback (popular in a category, then
+overall)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from recsys.service.query import Ranked
+from recsys.service.rerank import member
+from recsys.service.served import ServedBundle
+
+POPULAR_MODEL = "fallback:popular"
+POPULAR_IN_CATEGORY = "fallback:popular_in_category"
+
+
+def popular_ranked(
+    served: ServedBundle,
+    allowed: np.ndarray | None,
+    excluded: np.ndarray,
+    count: int,
+    trending: bool = False,
+) -> Ranked:
+    """The `count` most popular items that pass the filters, with popular_in:<category> reasons."""
+    order = popularity_order(served, trending)
+    scores = (
+        served.bundle.popularity.trending if trending else served.bundle.popularity.best_sellers
+    )
+    head = order[: 4 * count + len(excluded) + 64]
+    picked = passing(head, allowed, excluded)
+    if len(picked) < count and len(head) < len(order):
+        picked = passing(order, allowed, excluded)
+    picked = picked[:count]
+    return Ranked(picked, scores[picked], [popular_reason(served, int(i)) for i in picked])
+
+
+def popularity_order(served: ServedBundle, trending: bool) -> np.ndarray:
+    """Every item number, most popular first (sorted once per bundle)."""
+    key = ("popular_order", trending)
+    if key not in served.cache:
+        pop = served.bundle.popularity
+        scores = pop.trending if trending else pop.best_sellers
+        served.cache[key] = np.argsort(-np.asarray(scores), kind="stable")
+    return served.cache[key]
+
+
+def passing(order: np.ndarray, allowed: np.ndarray | None, excluded: np.ndarray) -> np.ndarray:
+    ok = np.ones(len(order), bool) if allowed is None else allowed[order]
+    if len(excluded):
+        ok &= ~member(order, excluded)
+    return order[ok]
+
+
+def popular_reason(served: ServedBundle, item: int) -> str:
+    category = served.category_of(item)
+    return f"popular_in:{category}" if category else "popular"
+
+
+def fallback(
+    served: ServedBundle,
+    allowed: np.ndarray | None,
+    excluded: np.ndarray,
+    count: int,
+    context: np.ndarray | None = None,
+) -> tuple[Ranked, str]:
+    """Popular in the categories of the `context` items (a basket, a history), then popular
+    overall; the model label says which one answered."""
+    if context is not None and len(context) and served.categories is not None:
+        in_context = served.same_categories(context)
+        mask = in_context if allowed is None else in_context & allowed
+        ranked = popular_ranked(served, mask, excluded, count)
+        if len(ranked) >= count:
+            return ranked, POPULAR_IN_CATEGORY
+        return ranked.then(popular_ranked(served, allowed, excluded, count), count), (
+            POPULAR_IN_CATEGORY
+        )
+    return popular_ranked(served, allowed, excluded, count), POPULAR_MODEL

@@ -1,0 +1,77 @@
+"""What a request asks for and what the service answers, in item numbers until the last step."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MAX_N = 100
+
+
+@dataclass(frozen=True)
+class Query:
+    """The common parameters of every recommendation endpoint, already checked."""
+
+    n: int = 10
+    category: str | None = None
+    exclude: tuple[str, ...] = ()
+    in_stock: bool | None = None  # None: filter on stock when the catalogue knows it
+    diversity: float = 0.0
+    experiment: str | None = None
+
+
+@dataclass
+class Ranked:
+    """Item numbers, their scores and reasons, best first."""
+
+    ids: np.ndarray
+    scores: np.ndarray
+    given_reasons: list[str | None] | None = None
+
+    def __post_init__(self) -> None:
+        self.ids = np.asarray(self.ids, dtype=np.int64)
+        self.scores = np.asarray(self.scores, dtype=np.float32)
+
+    @property
+    def reasons(self) -> list[str | None]:
+        if self.given_reasons is None:
+            return [None] * len(self.ids)
+        return self.given_reasons
+
+    @reasons.setter
+    def reasons(self, value: list[str | None]) -> None:
+        self.given_reasons = value
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def take(self, positions: np.ndarray) -> Ranked:
+        positions = np.asarray(positions, dtype=np.int64)
+        return Ranked(
+            self.ids[positions], self.scores[positions], [self.reasons[p] for p in positions]
+        )
+
+    def valid(self) -> Ranked:
+        """Without the -1 padding (and -inf scores) that models use for missing results."""
+        return self.take(np.flatnonzero((self.ids >= 0) & np.isfinite(self.scores)))
+
+    def then(self, other: Ranked, n: int) -> Ranked:
+        """This list refilled with `other`'s items not already in it, up to n."""
+        fresh = other.take(np.flatnonzero(~(other.ids[:, None] == self.ids[None, :]).any(axis=1)))
+        ids = np.concatenate([self.ids, fresh.ids])[:n]
+        scores = np.concatenate([self.scores, fresh.scores])[:n]
+        return Ranked(ids, scores, (self.reasons + fresh.reasons)[:n])
+
+    @classmethod
+    def empty(cls) -> Ranked:
+        return cls(np.empty(0, np.int64), np.empty(0, np.float32), [])
+
+
+@dataclass
+class Picks:
+    """The answer: ranked items and the model (name@version, or the fallback path taken)."""
+
+    ranked: Ranked
+    model: str
+    fallback: str | None = None  # the fallback taken, for metrics ("popular", "similar_items")

@@ -1,0 +1,106 @@
+"""Per-request filtering and re-ranking of candidate lists: cheap numpy over a few hundred items."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from recsys.service.query import Ranked
+
+POOL_FACTOR = 4  # diversity re-ranks a pool this many times n (at least POOL_MIN)
+POOL_MIN = 50
+
+
+def member(values: np.ndarray, among: np.ndarray) -> np.ndarray:
+    """np.isin, faster for the short lists requests carry (exclusions, baskets)."""
+    if len(among) <= 64:
+        return (values[:, None] == among[None, :]).any(axis=1)
+    return np.isin(values, among)
+
+
+def keep(ranked: Ranked, allowed: np.ndarray | None, excluded: np.ndarray) -> Ranked:
+    """The items of `ranked` that pass the filters, order kept."""
+    ranked = ranked.valid()
+    ok = np.ones(len(ranked), bool) if allowed is None else allowed[ranked.ids]
+    if len(excluded):
+        ok &= ~member(ranked.ids, excluded)
+    return ranked if ok.all() else ranked.take(np.flatnonzero(ok))
+
+
+def pool_size(n: int, diversity: float) -> int:
+    """How many filtered items a request needs before the final cut."""
+    return n if diversity <= 0 else max(n * POOL_FACTOR, POOL_MIN)
+
+
+def score_all(
+    vector: np.ndarray,
+    item_vectors: np.ndarray,
+    allowed: np.ndarray | None,
+    excluded: np.ndarray,
+    count: int,
+) -> Ranked:
+    """Exact top-`count` by inner product over every allowed, not excluded item: the refill used
+    when filters exhaust the precomputed candidates."""
+    scores = np.asarray(item_vectors @ np.asarray(vector, np.float32), np.float32)
+    if allowed is not None:
+        scores = np.where(allowed, scores, -np.inf)
+    if len(excluded):
+        scores[excluded] = -np.inf
+    count = min(count, len(scores))
+    if count <= 0:
+        return Ranked.empty()
+    top = np.argpartition(-scores, count - 1)[:count] if count < len(scores) else np.arange(count)
+    top = top[np.argsort(-scores[top], kind="stable")]
+    return Ranked(top, scores[top]).valid()
+
+
+def diversify(
+    ranked: Ranked,
+    n: int,
+    diversity: float,
+    vectors: np.ndarray | None,
+    categories: np.ndarray | None,
+) -> Ranked:
+    """The top n of `ranked`, re-ranked for variety when diversity > 0: MMR on item vectors when the
+    model has them, else a cap on items per category."""
+    if diversity <= 0 or len(ranked) <= 1:
+        return ranked.take(np.arange(min(n, len(ranked))))
+    if vectors is not None:
+        return ranked.take(mmr(ranked.scores, vectors[ranked.ids], n, diversity))
+    if categories is not None:
+        return ranked.take(category_cap(categories[ranked.ids], n, diversity))
+    return ranked.take(np.arange(min(n, len(ranked))))
+
+
+def mmr(scores: np.ndarray, vectors: np.ndarray, n: int, diversity: float) -> np.ndarray:
+    """Maximal marginal relevance: each pick maximises (1 - d) * relevance - d * (highest cosine
+    similarity to the items already picked). Relevance is the score scaled to 0..1."""
+    vectors = np.asarray(vectors, np.float32)
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    spread = float(scores.max() - scores.min())
+    relevance = (scores - scores.min()) / spread if spread > 0 else np.ones_like(scores)
+    closest = np.full(len(scores), -1.0, np.float32)
+    chosen = np.zeros(len(scores), bool)
+    picks: list[int] = []
+    for _ in range(min(n, len(scores))):
+        gain = (1 - diversity) * relevance - diversity * np.maximum(closest, 0)
+        gain[chosen] = -np.inf
+        best = int(np.argmax(gain))
+        picks.append(best)
+        chosen[best] = True
+        closest = np.maximum(closest, unit @ unit[best])
+    return np.array(picks, np.int64)
+
+
+def category_cap(categories: np.ndarray, n: int, diversity: float) -> np.ndarray:
+    """Positions of the best items with at most ceil(n * (1 - diversity)) per category; the capped
+    ones come after, so the list still fills."""
+    cap = max(1, math.ceil(n * (1 - diversity)))
+    seen: dict[str, int] = {}
+    first, later = [], []
+    for position, category in enumerate(categories):
+        count = seen.get(category, 0)
+        (first if count < cap else later).append(position)
+        seen[category] = count + 1
+    return np.array((first + later)[:n], np.int64)

@@ -1,0 +1,133 @@
+"""A loaded bundle plus what every request needs from it, computed once per bundle: category and
+stock masks, the default personalised model, purchase exclusions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from recsys.bundle import Bundle
+from recsys.models.base import FoldIn
+from recsys.models.vector import VectorModel
+from recsys.service.query import Query
+
+MASK_CACHE = 512  # distinct (category, in_stock) filters kept per bundle
+REPEAT_COLUMN = "repeat_purchase"  # catalogue column: items people buy again stay recommendable
+
+
+class ServedBundle:
+    """Read-only after construction (apart from a bounded cache), so threads share it freely."""
+
+    def __init__(self, bundle: Bundle) -> None:
+        self.bundle = bundle
+        self.n_items = len(bundle.items)
+        self.item_names: list[str] = bundle.items.arrow.to_pylist()  # numbers -> ids, fast
+        plain_arrays(bundle)
+        catalogue = bundle.catalogue
+        given = catalogue.given if catalogue is not None else frozenset()
+        self.categories = catalogue.categories if "category" in given else None
+        self.stock = catalogue.in_stock if "in_stock" in given else None
+        self.repeatable = repeatable_items(bundle) if REPEAT_COLUMN in given else None
+        self._names, self._codes = (
+            np.unique(self.categories.astype(str), return_inverse=True)
+            if self.categories is not None
+            else (np.empty(0, str), np.empty(0, np.int64))
+        )
+        self._masks: dict[tuple[str | None, bool], np.ndarray | None] = {}
+        self.cache: dict[object, np.ndarray] = {}  # per-bundle derived arrays (popularity order)
+        self.default_model = default_model(bundle)
+        weights = bundle.manifest.get("config", {}).get("events", {})
+        self.event_weights: dict[str, float] = dict(weights.get("weights", {}))
+        self.damped = weights.get("damping", "log1p") == "log1p"
+
+    @property
+    def version(self) -> str:
+        return self.bundle.version
+
+    def label(self, model_name: str) -> str:
+        return self.bundle.model_label(model_name)
+
+    def allowed(self, query: Query) -> np.ndarray | None:
+        """Boolean mask of the items the query's category and stock filters let through (None: all
+        of them)."""
+        in_stock = self.stock is not None and query.in_stock is not False
+        key = (query.category, in_stock)
+        if key not in self._masks:
+            if len(self._masks) >= MASK_CACHE:
+                self._masks.clear()
+            self._masks[key] = self._build_mask(query.category, in_stock)
+        return self._masks[key]
+
+    def _build_mask(self, category: str | None, in_stock: bool) -> np.ndarray | None:
+        mask = None
+        if category is not None:
+            mask = self.in_category(category)
+        if in_stock and self.stock is not None:
+            mask = self.stock if mask is None else mask & self.stock
+        return mask
+
+    def in_category(self, category: str) -> np.ndarray:
+        """Items in `category` or below it (a path prefix); none when the catalogue has none."""
+        if self.categories is None:
+            return np.zeros(self.n_items, bool)
+        names = self._names
+        hits = np.flatnonzero((names == category) | np.char.startswith(names, category + "/"))
+        return np.isin(self._codes, hits)
+
+    def same_categories(self, items: np.ndarray) -> np.ndarray:
+        """Items sharing a category (the full path) with any of `items`."""
+        return np.isin(self._codes, self._codes[items])
+
+    def category_of(self, item: int) -> str:
+        return "" if self.categories is None else str(self.categories[item])
+
+    def item_numbers(self, item_ids: Iterable[str]) -> np.ndarray:
+        """Numbers of the known ids among `item_ids` (unknown ones are dropped)."""
+        numbers = self.bundle.items.indices(item_ids)
+        return numbers[numbers >= 0]
+
+    def purchased(self, user: int | None) -> np.ndarray:
+        """Items the user bought, minus the repeat-purchase ones the catalogue opts back in."""
+        if user is None:
+            return np.empty(0, np.int64)
+        matrix = self.bundle.purchased
+        bought = matrix.indices[matrix.indptr[user] : matrix.indptr[user + 1]].astype(np.int64)
+        if self.repeatable is not None:
+            bought = bought[~self.repeatable[bought]]
+        return bought
+
+    def history(self, user: int | None) -> tuple[np.ndarray, np.ndarray]:
+        """The user's row of the interaction matrix: item numbers and weights."""
+        if user is None:
+            return np.empty(0, np.int64), np.empty(0, np.float32)
+        matrix = self.bundle.interactions
+        span = slice(matrix.indptr[user], matrix.indptr[user + 1])
+        return matrix.indices[span].astype(np.int64), matrix.data[span]
+
+
+def plain_arrays(bundle: Bundle) -> None:
+    """Vector models' memory-mapped arrays as plain ndarray views of the same mapping: still shared
+    between workers, without np.memmap's per-indexing overhead."""
+    for model in bundle.models.values():
+        if isinstance(model, VectorModel):
+            for name in ("user_factors", "item_factors", "candidates"):
+                value = getattr(model, name)
+                if isinstance(value, np.memmap):
+                    setattr(model, name, value.view(np.ndarray))
+
+
+def default_model(bundle: Bundle) -> str:
+    """The personalised model: the first vector (fold-in capable) model, else the first one."""
+    for name, model in bundle.models.items():
+        if isinstance(model, VectorModel) and isinstance(model, FoldIn):
+            return name
+    for name, model in bundle.models.items():
+        if isinstance(model, VectorModel):
+            return name
+    return next(iter(bundle.models), "")
+
+
+def repeatable_items(bundle: Bundle) -> np.ndarray:
+    column = bundle.catalogue.table.column(REPEAT_COLUMN).to_numpy(zero_copy_only=False)
+    return np.array([str(v).strip().lower() in {"true", "1", "yes"} for v in column], bool)

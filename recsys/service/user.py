@@ -1,0 +1,160 @@
+"""Personalised ranking for one user: precomputed candidates when nothing changed, a fold-in of
+fresh events otherwise, blended with popular items when the history is short."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from recsys.models.base import FoldIn
+from recsys.models.vector import VectorModel
+from recsys.service.popular import popular_ranked
+from recsys.service.query import Ranked
+from recsys.service.rerank import keep, score_all
+from recsys.service.served import ServedBundle
+
+BLEND_BELOW = 5  # users with fewer distinct items get personalised picks blended with popular ones
+REASON_HISTORY = 50  # most-weighted history items considered for "similar_to" reasons
+
+Fresh = tuple[np.ndarray, np.ndarray]  # item numbers, weights
+
+
+def personal_ranked(
+    served: ServedBundle,
+    name: str,
+    user: int | None,
+    fresh: Fresh,
+    allowed: np.ndarray | None,
+    excluded: np.ndarray,
+    wanted: int,
+) -> tuple[Ranked, str] | None:
+    """The user's ranked items and the model label, or None when the model cannot place them
+    (unknown user without fresh events: the caller falls back to popular)."""
+    model = served.bundle.models.get(name)
+    if model is None:
+        return None
+    items, weights = merged_history(served, user, fresh)
+    if isinstance(model, VectorModel):
+        vector = user_vector(served, model, user, fresh, items, weights)
+        if vector is None:
+            return None
+        ranked = vector_ranked(
+            served, model, user, vector, allowed, excluded, wanted, fresh_changed=len(fresh[0]) > 0
+        )
+        ranked.reasons = similar_to(served, model, ranked.ids, items, weights)
+    elif user is not None:
+        ids, scores = model.recommend(np.array([user]), wanted + len(excluded))
+        ranked = keep(Ranked(ids[0], scores[0]), allowed, excluded)
+    else:
+        return None
+    label = served.label(name)
+    if len(items) < BLEND_BELOW:
+        return blend(served, ranked, items, allowed, excluded, wanted), f"blend:{label}+popular"
+    return ranked, label
+
+
+def merged_history(served: ServedBundle, user: int | None, fresh: Fresh) -> Fresh:
+    """The user's bundle row plus fresh events, in the matrix's own scale (weights summed, then
+    damped with log1p when the bundle was trained so)."""
+    items, values = served.history(user)
+    raw = np.expm1(values) if served.damped else values.astype(np.float32)
+    all_items = np.concatenate([items, fresh[0]])
+    all_raw = np.concatenate([raw, fresh[1]]).astype(np.float32)
+    unique, inverse = np.unique(all_items, return_inverse=True)
+    summed = np.bincount(inverse, weights=all_raw, minlength=len(unique)).astype(np.float32)
+    return unique, np.log1p(summed) if served.damped else summed
+
+
+def user_vector(
+    served: ServedBundle,
+    model: VectorModel,
+    user: int | None,
+    fresh: Fresh,
+    items: np.ndarray,
+    weights: np.ndarray,
+) -> np.ndarray | None:
+    if len(fresh[0]) and isinstance(model, FoldIn):
+        row = sp.csr_matrix(
+            (weights, (np.zeros(len(items), int), items)), shape=(1, served.n_items)
+        )
+        return np.asarray(model.fold_in(row)[0], np.float32)
+    if user is None or user >= len(model.user_factors):
+        return None
+    return np.asarray(model.user_factors[user], np.float32)
+
+
+def vector_ranked(
+    served: ServedBundle,
+    model: VectorModel,
+    user: int | None,
+    vector: np.ndarray,
+    allowed: np.ndarray | None,
+    excluded: np.ndarray,
+    wanted: int,
+    fresh_changed: bool,
+) -> Ranked:
+    """Filters the precomputed candidates; searches the catalogue only when they run short or
+    fresh events moved the user's vector."""
+    candidates = model.candidates
+    if not fresh_changed and user is not None and candidates is not None:
+        pool = np.asarray(candidates[user], np.int64)
+        ranked = keep(Ranked(pool, model.item_factors[pool] @ vector), allowed, excluded)
+        if len(ranked) >= wanted:
+            return ranked.take(np.arange(wanted))
+    if allowed is None:
+        exclude = sp.csr_matrix(
+            (np.ones(len(excluded), np.float32), (np.zeros(len(excluded), int), excluded)),
+            shape=(1, served.n_items),
+        )
+        ids, scores = model.recommend_vectors(vector[None, :], wanted, exclude)
+        return Ranked(ids[0], scores[0]).valid()
+    return score_all(vector, model.item_factors, allowed, excluded, wanted)
+
+
+def similar_to(
+    served: ServedBundle,
+    model: VectorModel,
+    picks: np.ndarray,
+    items: np.ndarray,
+    weights: np.ndarray,
+) -> list[str | None]:
+    """Per pick, "similar_to:<item>" naming the closest item of the user's history."""
+    if not len(items) or not len(picks):
+        return [None] * len(picks)
+    history = items[np.argsort(-weights, kind="stable")[:REASON_HISTORY]]
+    unit = model.unit_item_factors
+    closest = history[np.argmax(unit[picks] @ unit[history].T, axis=1)]
+    names = served.bundle.items.ids(closest)
+    return [f"similar_to:{name}" for name in names]
+
+
+def blend(
+    served: ServedBundle,
+    ranked: Ranked,
+    items: np.ndarray,
+    allowed: np.ndarray | None,
+    excluded: np.ndarray,
+    wanted: int,
+) -> Ranked:
+    """Personalised scores blended with popularity in the user's categories, the personal weight
+    growing with the history (len(items) / BLEND_BELOW). Both scales are brought to 0..1."""
+    share = len(items) / BLEND_BELOW
+    mask = served.same_categories(items) if len(items) and served.categories is not None else None
+    if mask is not None and allowed is not None:
+        mask = mask & allowed
+    popular = popular_ranked(served, mask if mask is not None else allowed, excluded, wanted)
+    ids = np.concatenate([ranked.ids, popular.ids])
+    unique, first = np.unique(ids, return_index=True)
+    score = np.zeros(len(unique), np.float32)
+    score[np.searchsorted(unique, ranked.ids)] += share * unit_scale(ranked.scores)
+    score[np.searchsorted(unique, popular.ids)] += (1 - share) * unit_scale(popular.scores)
+    reasons = ranked.reasons + popular.reasons
+    order = np.argsort(-score, kind="stable")[:wanted]
+    return Ranked(unique[order], score[order], [reasons[first[i]] for i in order])
+
+
+def unit_scale(scores: np.ndarray) -> np.ndarray:
+    if not len(scores):
+        return scores
+    spread = float(scores.max() - scores.min())
+    return (scores - scores.min()) / spread if spread > 0 else np.ones_like(scores)

@@ -1,0 +1,121 @@
+"""The validation split the tuner scores on, carved from the training events alone.
+
+By time where the log has times: each user's newest `share` of relevant events (purchases by
+default) is held out, and only what the user did before it trains. Where all timestamps are equal
+(as in a log of bare pairs) there is no time to cut, so a seeded random share of each user's
+relevant events is held out instead, and the split says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import scipy.sparse as sp
+
+from recsys.config import EventsConfig
+from recsys.data.events import Events
+from recsys.data.interactions import Interactions, pair_sums
+
+TEMPORAL, RANDOM = "newest-per-user", "random-per-user"
+
+
+@dataclass
+class ValidationSplit:
+    """`train` masks the events models may learn from; `valid` is the binary users x items matrix
+    of held-out relevant pairs (no event of such a pair is in `train`)."""
+
+    events: Events
+    train: np.ndarray
+    valid: sp.csr_matrix
+    method: str
+
+    def matrix(self, config: EventsConfig) -> Interactions:
+        """The training part weighted by `config`, over the full user and item vocabularies."""
+        keep = self.train
+        part = dataclasses.replace(
+            self.events,
+            user=self.events.user[keep],
+            item=self.events.item[keep],
+            event=self.events.event[keep],
+            timestamp=self.events.timestamp[keep],
+            extra=pa.table({}),  # the matrix needs none of the optional columns
+        )
+        return Interactions.from_events(part, config, self.events.items)
+
+    @property
+    def users(self) -> np.ndarray:
+        """Users with held-out pairs and something to learn from before them."""
+        return np.flatnonzero(np.diff(self.valid.indptr) > 0)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "train_events": int(self.train.sum()),
+            "valid_users": len(self.users),
+            "valid_pairs": int(self.valid.nnz),
+        }
+
+
+def validation_split(
+    events: Events, relevant: tuple[str, ...] = ("purchase",), share: float = 0.1, seed: int = 0
+) -> ValidationSplit:
+    """Holds out `share` of the relevant events (all events if none is of a relevant type)."""
+    target = events.is_type(*relevant)
+    if not target.any():
+        target = np.ones(len(events), bool)
+    if len(events) and events.timestamp.min() < events.timestamp.max():
+        return newest_per_user(events, target, share)
+    held = np.zeros(len(events), bool)
+    held[per_user_sample(events.user, np.flatnonzero(target), share, seed)] = True
+    return finish(events, ~held, held, RANDOM)
+
+
+def newest_per_user(events: Events, target: np.ndarray, share: float) -> ValidationSplit:
+    """Each user's newest `share` of relevant events (at least one, when the user has two or
+    more) is held out; that user's events from the first held-out moment on are not trained on."""
+    rows = np.flatnonzero(target)
+    order = rows[np.lexsort((-events.timestamp[rows], events.user[rows]))]  # newest first
+    owner = events.user[order]
+    counts = np.bincount(owner, minlength=len(events.users))
+    first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    position = np.arange(len(order)) - first[owner]
+    wanted = np.where(counts >= 2, np.maximum(np.round(share * counts), 1), 0)
+    held_rows = order[position < wanted[owner]]
+    cutoff = np.full(len(events.users), np.iinfo(np.int64).max)
+    np.minimum.at(cutoff, events.user[held_rows], events.timestamp[held_rows])
+    train = events.timestamp < cutoff[events.user]
+    held = np.zeros(len(events), bool)
+    held[held_rows] = True
+    return finish(events, train, held, TEMPORAL)
+
+
+def per_user_sample(users: np.ndarray, rows: np.ndarray, share: float, seed: int) -> np.ndarray:
+    """A seeded random `share` (rounded) of each user's `rows`."""
+    rng = np.random.default_rng(seed)
+    order = rows[np.lexsort((rng.random(len(rows)), users[rows]))]
+    owner = users[order]
+    counts = np.bincount(owner)
+    first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    position = np.arange(len(order)) - first[owner]
+    return order[position < np.round(share * counts[owner])]
+
+
+def finish(events: Events, train: np.ndarray, held: np.ndarray, method: str) -> ValidationSplit:
+    """Leaves every event of a held-out (user, item) pair out of training, as the test files do (a
+    purchase is mostly preceded by views of the same item), and keeps held-out pairs of users who
+    still have something to learn from."""
+    width = np.int64(len(events.items))
+    keys = events.user.astype(np.int64) * width + events.item
+    train = train & ~np.isin(keys, keys[held])
+    shape = (len(events.users), len(events.items))
+    seen = pair_sums(events.user[train], events.item[train], np.ones(int(train.sum())), shape)
+    valid = pair_sums(events.user[held], events.item[held], np.ones(int(held.sum())), shape)
+    known_users = (np.diff(seen.indptr) > 0).astype(np.float32)
+    valid = sp.diags(known_users) @ valid
+    valid.eliminate_zeros()
+    valid.data[:] = 1.0
+    return ValidationSplit(events, train, valid.tocsr().astype(np.float32), method)

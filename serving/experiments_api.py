@@ -1,0 +1,63 @@
+"""GET /v1/experiments and GET /v1/experiments/{name}/report.
+
+The app keeps the Experiments and the event store in `app.extensions` ("experiments",
+"event_store"); `init_app` puts them there and registers the blueprint. Errors go through the app's
+JSON error handler (serving/http.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from werkzeug.exceptions import NotFound
+
+from recsys.errors import ParameterError
+from recsys.experiments import Experiments
+from recsys.experiments.load import report_from_store
+from recsys.experiments.report import REVENUE_TESTS
+
+bp = Blueprint("experiments", __name__)
+REPORT_PARAMETERS = ("revenue_test", "format")
+FORMATS = ("json", "html")
+
+
+def init_app(app: Flask, experiments: Experiments, store: Any) -> None:
+    app.extensions["experiments"] = experiments
+    app.extensions["event_store"] = store
+    app.register_blueprint(bp)
+
+
+def configured() -> Experiments:
+    return current_app.extensions.get("experiments") or Experiments()
+
+
+@bp.get("/v1/experiments")
+def list_experiments() -> Response:
+    return jsonify({"experiments": configured().describe()})
+
+
+@bp.get("/v1/experiments/<name>/report")
+def experiment_report(name: str) -> Response:
+    for parameter in request.args:
+        if parameter not in REPORT_PARAMETERS:
+            raise ParameterError(parameter, f"unknown parameter (known: "
+                                            f"{', '.join(REPORT_PARAMETERS)})")  # fmt: skip
+    revenue_test = choice("revenue_test", REVENUE_TESTS)
+    form = choice("format", FORMATS)
+    experiment = configured().get(name)
+    if experiment is None:
+        raise NotFound(f"no experiment named {name!r} (GET /v1/experiments lists them)")
+    report = report_from_store(experiment, current_app.extensions["event_store"], revenue_test)
+    if form == "html":
+        from recsys.experiments.html import report_html
+
+        return current_app.response_class(report_html(report), mimetype="text/html")
+    return jsonify(report)
+
+
+def choice(parameter: str, allowed: tuple[str, ...]) -> str:
+    value = request.args.get(parameter, allowed[0])
+    if value not in allowed:
+        raise ParameterError(parameter, f"must be one of {', '.join(allowed)}, got {value[:40]!r}")
+    return value

@@ -1,0 +1,26 @@
+"""Production settings: gunicorn -c serving/gunicorn.conf.py "serving:create_app()"
+
+Two gthread workers suit a 2-core machine (benchmarks/bench_server.py measured the choices). The
+model arrays are memory-mapped, so workers share them without --preload. Metrics from all workers
+are summed through $PROMETHEUS_MULTIPROC_DIR, which must be set before the app is imported.
+"""
+
+import os
+import tempfile
+
+bind = os.environ.get("RECSYS_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("RECSYS_WORKERS", "2"))
+worker_class = os.environ.get("RECSYS_WORKER_CLASS", "gthread")
+threads = int(os.environ.get("RECSYS_THREADS", "4"))
+preload_app = os.environ.get("RECSYS_PRELOAD", "0") == "1"
+keepalive = 5
+accesslog = None  # the app writes one JSON line per request itself
+
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="recsys-metrics-")
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -1,0 +1,133 @@
+"""Per-request bookkeeping: request ids, the JSON access log, Prometheus metrics and CORS headers.
+
+Metrics are per process unless $PROMETHEUS_MULTIPROC_DIR is set (serving/gunicorn.conf.py sets it),
+in which case every worker writes its values there and /metrics adds them up."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import re
+import sys
+import time
+
+from flask import Flask, Response, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from recsys.service import ServedBundle
+
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+access_log = logging.getLogger("recsys.access")
+
+
+class Metrics:
+    """The server's Prometheus metrics, in a registry of their own (one per app)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "recsys_requests", "HTTP requests by endpoint and status", ["endpoint", "status"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.latency = Histogram(
+            "recsys_request_seconds", "Request latency by endpoint", ["endpoint"],
+            buckets=LATENCY_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.fallbacks = Counter(
+            "recsys_fallbacks", "Answers that fell back (unknown user/item, starved filters)",
+            ["endpoint", "fallback"], registry=self.registry,
+        )  # fmt: skip
+        self.model = Gauge(
+            "recsys_model_version", "1 for the bundle version this process serves", ["version"],
+            registry=self.registry, multiprocess_mode="liveall",
+        )  # fmt: skip
+        self.served_dropped = Counter(
+            "recsys_served_log_dropped", "Served responses not recorded (store too slow)",
+            registry=self.registry,
+        )  # fmt: skip
+        self.reloads = Counter(
+            "recsys_reloads", "Bundle reloads by outcome", ["outcome"], registry=self.registry
+        )
+
+    def set_version(self, old: str | None, served: ServedBundle) -> None:
+        if old is not None and old != served.version:
+            self.model.labels(old).set(0)
+        self.model.labels(served.version).set(1)
+
+    def exposition(self) -> Response:
+        folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        registry = self.registry
+        if folder:
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry, folder)
+        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+
+
+def setup_access_log() -> None:
+    """One JSON object per line on stderr, unless the host application configured the logger."""
+    if not access_log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        access_log.addHandler(handler)
+        access_log.setLevel(logging.INFO)
+        access_log.propagate = False
+
+
+def register_observers(app: Flask, metrics: Metrics, cors_origins: tuple[str, ...]) -> None:
+    @app.before_request
+    def start() -> None:
+        given = request.headers.get("X-Request-ID", "")
+        g.request_id = given if REQUEST_ID.fullmatch(given) else f"r-{random.getrandbits(64):016x}"
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def finish(response: Response) -> Response:
+        endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        seconds = time.perf_counter() - g.get("started", time.perf_counter())
+        metrics.requests.labels(endpoint, str(response.status_code)).inc()
+        metrics.latency.labels(endpoint).observe(seconds)
+        request_id = g.get("request_id", "")
+        response.headers["X-Request-ID"] = request_id
+        allow_cors(response, cors_origins)
+        if access_log.isEnabledFor(logging.INFO):
+            access_log.info(
+                json.dumps(
+                    {
+                        "ts": round(time.time(), 3),
+                        "request_id": request_id,
+                        "method": request.method,
+                        "path": request.path,
+                        "endpoint": endpoint,
+                        "status": response.status_code,
+                        "ms": round(seconds * 1000, 2),
+                        "model": g.get("model"),
+                    },
+                    ensure_ascii=False,
+                )
+            )
+        return response
+
+
+def allow_cors(response: Response, origins: tuple[str, ...]) -> None:
+    """CORS for storefront widgets on other origins listed in server.cors_origins ("*": any)."""
+    origin = request.headers.get("Origin")
+    if not origin or not origins:
+        return
+    if "*" in origins or origin in origins:
+        response.headers["Access-Control-Allow-Origin"] = "*" if "*" in origins else origin
+        response.headers["Access-Control-Allow-Headers"] = "Content-Type, X-API-Key, Authorization"
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, DELETE, OPTIONS"
+        response.headers["Access-Control-Expose-Headers"] = "X-Request-ID"
+        response.headers.add("Vary", "Origin")

@@ -1,0 +1,60 @@
+"""Operations: liveness, readiness, metrics, the OpenAPI description and bundle reload."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g
+
+from recsys.errors import BundleError, NoModelError
+from serving.openapi import spec
+from serving.resources import require_api_key, resources
+
+bp = Blueprint("ops", __name__)
+
+
+@bp.get("/healthz")
+def healthz() -> dict[str, Any]:
+    """Alive (the process answers)."""
+    return {"status": "ok"}
+
+
+@bp.get("/readyz")
+def readyz() -> dict[str, Any]:
+    """Ready when a bundle is loaded (503 until then)."""
+    holder = resources().holder
+    if not holder.ready:
+        raise NoModelError(f"no model bundle loaded yet from {holder.models_dir}")
+    return {"status": "ready", "version": holder.version}
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    """Prometheus metrics (text format)."""
+    return resources().metrics.exposition()
+
+
+@bp.get("/openapi.json")
+def openapi() -> dict[str, Any]:
+    """This API's OpenAPI 3 description, built from the registered routes."""
+    return spec(current_app)
+
+
+@bp.post("/admin/reload")
+def reload() -> dict[str, Any]:
+    """Load the bundle models/CURRENT names (API key); 409 and the old bundle keeps serving when the
+    new one is damaged."""
+    require_api_key()
+    found = resources()
+    try:
+        previous, version = found.holder.reload()
+    except BundleError:
+        found.metrics.reloads.labels("refused").inc()
+        raise
+    found.metrics.reloads.labels("loaded" if previous != version else "unchanged").inc()
+    return {
+        "request_id": g.request_id,
+        "previous": previous,
+        "version": version,
+        "reloaded": previous != version,
+    }

@@ -1,0 +1,131 @@
+"""Recommendation endpoints: parse, call recsys.service, respond. Each view takes the serving
+bundle once, so a reload mid-request never mixes two bundles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, g, request
+
+from recsys import service
+from recsys.errors import ParameterError
+from serving.http import body_ids, body_text, json_body, parse_query, path_id
+from serving.resources import assign, model_for, picks_body, resources, tuned
+
+bp = Blueprint("picks", __name__)
+ANONYMOUS = "anonymous"
+RECENT_EVENTS = 100  # store events folded into a user's vector per request
+
+
+@bp.get("/v1/users/<path:user_id>/recommendations")
+def user_recommendations(user_id: str) -> dict[str, Any]:
+    """Personalised picks ("recommended for you")."""
+    user_id = path_id(user_id, "user_id")
+    query = parse_query(request.args)
+    served = resources().holder.served
+    assignment = assign("recommendations", user_id, query, served)
+    fresh, forgotten = user_activity(user_id, served.bundle.users)
+    picks = service.for_user(
+        served, user_id, tuned(query, assignment), model_for(assignment, served), fresh, forgotten
+    )
+    return picks_body("recommendations", picks, served, assignment, user_id)
+
+
+@bp.get("/v1/items/<path:item_id>/similar")
+def similar_items(item_id: str) -> dict[str, Any]:
+    """Similar items ("customers who viewed this also viewed")."""
+    item_id = path_id(item_id, "item_id")
+    query = parse_query(request.args)
+    served = resources().holder.served
+    assignment = assign("similar", item_id, query, served)
+    picks = service.similar(
+        served, item_id, tuned(query, assignment), model_for(assignment, served)
+    )
+    return picks_body("similar", picks, served, assignment, None)
+
+
+@bp.post("/v1/cross-sell")
+def basket_cross_sell() -> dict[str, Any]:
+    """Complements for a basket ("frequently bought together"); body {"items", "user_id"?}."""
+    query = parse_query(request.args)
+    body = json_body(("items", "user_id"))
+    items = body_ids(body, "items")
+    user_id = body_text(body, "user_id")
+    return cross_sell_body(items, user_id, query)
+
+
+@bp.get("/v1/items/<path:item_id>/cross-sell")
+def item_cross_sell(item_id: str) -> dict[str, Any]:
+    """Complements of one item."""
+    item_id = path_id(item_id, "item_id")
+    return cross_sell_body([item_id], None, parse_query(request.args))
+
+
+def cross_sell_body(items: list[str], user_id: str | None, query: service.Query) -> dict[str, Any]:
+    served = resources().holder.served
+    assignment = assign("cross-sell", user_id or ",".join(items[:1]) or ANONYMOUS, query, served)
+    picks = service.cross_sell(
+        served, items, tuned(query, assignment), model_for(assignment, served)
+    )
+    return picks_body("cross-sell", picks, served, assignment, user_id)
+
+
+@bp.get("/v1/popular")
+def popular() -> dict[str, Any]:
+    """Best sellers, or trending over the bundle's window with window=7d."""
+    query = parse_query(request.args, extra=("window",))
+    served = resources().holder.served
+    window = request.args.get("window")
+    days = served.bundle.popularity.window_days
+    trending = window is not None and window != "all"
+    if trending and window != f"{days:g}d":
+        raise ParameterError("window", f"must be {days:g}d (trending) or all, got {window!r}")
+    picks = service.popular(served, query, trending)
+    return picks_body("popular", picks, served, None, None)
+
+
+@bp.post("/v1/sessions/recommendations")
+def session_recommendations() -> dict[str, Any]:
+    """Picks for an anonymous visitor from the items seen this session; body {"items": [...],
+    "session_id"?}."""
+    query = parse_query(request.args)
+    body = json_body(("items", "session_id"))
+    items = body_ids(body, "items")
+    visitor = body_text(body, "session_id") or ANONYMOUS
+    served = resources().holder.served
+    assignment = assign("session", visitor, query, served)
+    picks = service.session(served, items, tuned(query, assignment))
+    return picks_body("session", picks, served, assignment, None)
+
+
+@bp.post("/v1/recommendations/batch")
+def batch() -> dict[str, Any]:
+    """Personalised picks for many users at once (campaign tools); body {"user_ids": [...]}."""
+    query = parse_query(request.args)
+    user_ids = body_ids(json_body(("user_ids",)), "user_ids")
+    served = resources().holder.served
+    results = []
+    for user_id in user_ids:
+        assignment = assign("batch", user_id, query, served)
+        fresh, forgotten = user_activity(user_id, served.bundle.users)
+        picks = service.for_user(
+            served, user_id, tuned(query, assignment), model_for(assignment, served), fresh,
+            forgotten,
+        )  # fmt: skip
+        body = picks_body("batch", picks, served, assignment, user_id)
+        results.append({"user_id": user_id, **body})
+    return {"request_id": g.request_id, "results": results}
+
+
+def user_activity(user_id: str, known: Any) -> tuple[list[tuple[str, str]], bool]:
+    """The user's recent store events as (item_id, event_type), and whether they were forgotten.
+    Only a user the bundle knows and who sent nothing since needs the forgotten check: the store
+    keeps no events of a forgotten user."""
+    found = resources()
+    if found.activity is not None and not found.activity.maybe_active(user_id):
+        return [], False
+    store = found.store
+    recent = store.recent_events(user_id, RECENT_EVENTS)
+    if recent:
+        return [(e.item_id, e.event_type) for e in recent], False
+    return [], user_id in known and store.is_forgotten(user_id)

@@ -1,0 +1,64 @@
+"""Server settings: defaults, then the TOML config ($RECSYS_CONFIG), then the environment, then the
+test overrides given to create_app. Checked once, at start-up."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from recsys.config import Config, config_from_dict, load_config
+from recsys.data.incoming import MAX_EVENTS
+from recsys.errors import ConfigError
+from recsys.eventstore import DEFAULT_URL
+
+OVERRIDES = (
+    "config",
+    "models_dir",
+    "database_url",
+    "api_keys",
+    "max_events",
+    "watch",
+    "served_log",
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    config: Config
+    models_dir: Path = Path("models")
+    database_url: str = DEFAULT_URL
+    api_keys: tuple[str, ...] = ()
+    max_events: int = MAX_EVENTS  # per POST /v1/events
+    watch: bool = True  # reload when models/CURRENT changes (every server.watch_seconds)
+    served_log: int = 10_000  # responses queued for the store before new ones are dropped
+
+
+def load_settings(test_config: Mapping[str, Any] | None = None) -> Settings:
+    """Settings from the config file and environment; `test_config` keys (see OVERRIDES) win.
+    `config` may be a Config or a table as in the TOML file."""
+    overrides = dict(test_config or {})
+    unknown = sorted(set(overrides) - set(OVERRIDES))
+    if unknown:
+        raise ConfigError(unknown[0], f"unknown setting (known: {', '.join(OVERRIDES)})")
+    config = overrides.pop("config", None)
+    if isinstance(config, Mapping):
+        config = config_from_dict(dict(config))
+    config = config or load_config(os.environ.get("RECSYS_CONFIG") or None)
+    env_keys = tuple(
+        k.strip() for k in os.environ.get("RECSYS_API_KEYS", "").split(",") if k.strip()
+    )
+    settings = Settings(
+        config=config,
+        models_dir=Path(os.environ.get("RECSYS_MODELS", "models")),
+        database_url=os.environ.get("RECSYS_DATABASE_URL", DEFAULT_URL),
+        api_keys=config.server.api_keys + env_keys,
+    )
+    if "models_dir" in overrides:
+        overrides["models_dir"] = Path(overrides["models_dir"])
+    if "api_keys" in overrides:
+        overrides["api_keys"] = tuple(overrides["api_keys"])
+    return dataclasses.replace(settings, **overrides)

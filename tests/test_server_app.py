@@ -1,0 +1,124 @@
+"""The Flask app in-process (app.test_client()): parsing details, errors, keys, OpenAPI, start-up
+without a bundle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from recsys.bundle import Bundle
+from serving import create_app
+from serving.openapi import openapi_path
+
+KEY = "k-in-process"
+
+
+def make_app(models: Path, tmp_path: Path, **server: Any) -> Flask:
+    return create_app(
+        {
+            "models_dir": models,
+            "database_url": f"sqlite:///{tmp_path / 'events.db'}",
+            "api_keys": [KEY],
+            "watch": False,
+            "config": {"server": {"max_body_bytes": 4096, **server}},
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def client(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> FlaskClient:
+    app = make_app(models_dir, tmp_path_factory.mktemp("app"), cors_origins=["*"])
+    return app.test_client()
+
+
+@pytest.fixture(scope="module")
+def user(models_dir: Path) -> str:
+    return Bundle.load(models_dir).users[0]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["n=1", "n=100", "diversity=0", "diversity=1", "diversity=.25", "in_stock=false",
+     "in_stock=TRUE", "exclude=a,,b", "category=pets/cat_food", "experiment=none"],
+)  # fmt: skip
+def test_valid_parameters_are_accepted(client: FlaskClient, user: str, query: str) -> None:
+    response = client.get(f"/v1/users/{user}/recommendations?{query}")
+    assert response.status_code == 200, response.json
+
+
+@pytest.mark.parametrize(
+    ("query", "parameter"),
+    [("n=101", "n"), ("n=-1", "n"), ("n=1.5", "n"), ("n=%205", "n"), ("n=", "n"),
+     ("n=1&n=2", "n"), ("diversity=nan", "diversity"), ("diversity=-0.1", "diversity"),
+     ("diversity=1e0", "diversity"), ("in_stock=2", "in_stock"), ("category=", "category"),
+     ("exclude=" + ",".join(["x"] * 1001), "exclude"), ("exclude=" + "y" * 300, "exclude[0]")],
+)  # fmt: skip
+def test_invalid_parameters_are_named(client: FlaskClient, query: str, parameter: str) -> None:
+    response = client.get(f"/v1/users/u/recommendations?{query}")
+    assert response.status_code == 400
+    assert response.json["error"] == {
+        "code": "bad_parameter",
+        "message": response.json["error"]["message"],
+        "parameter": parameter,
+    }
+
+
+def test_responses_carry_request_ids_and_cors(client: FlaskClient) -> None:
+    response = client.get("/v1/popular?n=2", headers={"X-Request-ID": "abc-123", "Origin": "x"})
+    assert response.json["request_id"] == "abc-123" == response.headers["X-Request-ID"]
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    fresh = client.get("/v1/popular?n=2", headers={"X-Request-ID": "bad id with spaces"})
+    assert fresh.json["request_id"].startswith("r-")
+
+
+def test_body_limit_and_content_type(client: FlaskClient) -> None:
+    big = client.post("/v1/cross-sell", json={"items": ["x" * 100] * 100})
+    assert big.status_code == 413 and big.json["error"]["code"] == "request_entity_too_large"
+    wrong = client.post("/v1/cross-sell", data="{}", content_type="text/plain")
+    assert wrong.status_code == 415
+    listed = client.post("/v1/cross-sell", json=["a"])
+    assert listed.status_code == 400 and listed.json["error"]["parameter"] == "body"
+
+
+def test_api_keys_in_either_header(client: FlaskClient) -> None:
+    assert client.post("/admin/reload").status_code == 401
+    assert client.post("/admin/reload", headers={"Authorization": "Basic abc"}).status_code == 401
+    assert client.post("/admin/reload", headers={"X-API-Key": KEY + "x"}).status_code == 403
+    assert client.post("/admin/reload", headers={"X-API-Key": KEY}).status_code == 200
+    good = client.post("/admin/reload", headers={"Authorization": f"Bearer {KEY}"})
+    assert good.status_code == 200 and good.json["reloaded"] is False
+
+
+def test_openapi_describes_exactly_the_registered_routes(client: FlaskClient) -> None:
+    app = client.application
+    spec = client.get("/openapi.json").json
+    routes = {
+        (openapi_path(rule.rule), method.lower())
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint != "static"
+        for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}
+    }
+    described = {(path, method) for path, ops in spec["paths"].items() for method in ops}
+    assert described == routes
+    assert spec["paths"]["/v1/users/{user_id}/recommendations"]["get"]["summary"]
+
+
+def test_the_server_starts_without_a_bundle(tmp_path: Path) -> None:
+    client = make_app(tmp_path / "empty", tmp_path).test_client()
+    assert client.get("/healthz").status_code == 200
+    for response in (client.get("/readyz"), client.get("/v1/users/u/recommendations")):
+        assert response.status_code == 503 and response.json["error"]["code"] == "no_model"
+    refused = client.post("/admin/reload", headers={"X-API-Key": KEY})
+    assert refused.status_code == 409 and refused.json["error"]["code"] == "bundle_refused"
+
+
+def test_a_bug_is_a_logged_json_500_without_traceback(models_dir: Path, tmp_path: Path) -> None:
+    app = make_app(models_dir, tmp_path)
+    app.add_url_rule("/boom", "boom", lambda: 1 // 0)
+    response = app.test_client().get("/boom")
+    assert response.status_code == 500 and response.json["error"]["code"] == "internal"
+    assert "Traceback" not in response.get_data(as_text=True)

@@ -1,0 +1,162 @@
+"""The picks logic without HTTP: candidates, filters that never starve, fallbacks, fresh events,
+blending, diversity and cross-sell paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recsys.bundle import Bundle
+from recsys.config import config_from_dict
+from recsys.models.vector import VectorModel
+from recsys.service import Query, ServedBundle, cross_sell, for_user, popular, session, similar
+from recsys.service.rerank import category_cap, mmr
+from training.pipeline import train
+
+
+@pytest.fixture(scope="module")
+def served(models_dir: Path) -> ServedBundle:
+    return ServedBundle(Bundle.load(models_dir))
+
+
+@pytest.fixture(scope="module")
+def with_complements(shop: Path, tmp_path_factory: pytest.TempPathFactory) -> ServedBundle:
+    folder = tmp_path_factory.mktemp("complements")
+    config = config_from_dict(
+        {"models": {"als": {"factors": 16, "iterations": 3}, "together": {"kind": "cooccurrence"}}}
+    )
+    train(shop / "events.parquet", folder, config, shop / "catalogue.csv")
+    return ServedBundle(Bundle.load(folder))
+
+
+def heavy_user(served: ServedBundle) -> tuple[str, int]:
+    """A user with a long history and purchases (no blending)."""
+    counts = np.diff(served.bundle.purchased.indptr)
+    user = int(np.argmax(counts))
+    return served.bundle.users[user], user
+
+
+def ids_of(served: ServedBundle, picks: object) -> list[int]:
+    return picks.ranked.ids.tolist()  # type: ignore[attr-defined]
+
+
+def test_precomputed_candidates_are_the_exact_top_items(served: ServedBundle) -> None:
+    model = served.bundle.models["als"]
+    assert isinstance(model, VectorModel) and model.candidates is not None
+    users = np.arange(0, len(model.user_factors), 97)
+    _, exact = model.index.exact_search(model.user_factors[users], 20)
+    candidates = np.asarray(model.candidates)[users, :20]
+    scores = np.einsum("ud,ucd->uc", model.user_factors[users], model.item_factors[candidates])
+    assert np.allclose(scores, exact, atol=1e-4)  # the same top 20 (ties may swap places)
+
+
+def test_personal_picks_leave_out_purchases_and_excluded_items(served: ServedBundle) -> None:
+    user_id, user = heavy_user(served)
+    picks = for_user(served, user_id, Query(n=20))
+    assert picks.model == served.label("als") and len(picks.ranked) == 20
+    bought = set(served.purchased(user).tolist())
+    assert bought and not bought & set(ids_of(served, picks))
+    top = served.bundle.items.ids(picks.ranked.ids[:3])
+    again = for_user(served, user_id, Query(n=20, exclude=tuple(top)))
+    assert not set(picks.ranked.ids[:3].tolist()) & set(ids_of(served, again))
+    assert all(r.startswith("similar_to:") for r in picks.ranked.reasons)
+    assert np.all(np.diff(picks.ranked.scores) <= 1e-6)
+
+
+def test_a_narrow_filter_is_refilled_until_the_category_runs_out(served: ServedBundle) -> None:
+    user_id, user = heavy_user(served)
+    categories = served.categories.astype(str)
+    bought = np.zeros(served.n_items, bool)
+    bought[served.purchased(user)] = True
+    leaf = categories[served.stock][0]
+    for category, n in ((leaf, 100), (leaf.split("/")[0], 30)):
+        inside = np.char.startswith(categories, category) & served.stock & ~bought
+        picks = for_user(served, user_id, Query(n=n, category=category))
+        assert len(picks.ranked) == min(n, int(inside.sum())) > 0
+        assert inside[picks.ranked.ids].all()
+
+
+def test_stock_filter_is_on_by_default_and_can_be_lifted(served: ServedBundle) -> None:
+    out = np.flatnonzero(~served.stock)
+    assert len(out)
+    listed = popular(served, Query(n=100)).ranked.ids
+    assert not set(out.tolist()) & set(listed.tolist())
+    everything = popular(served, Query(n=100, in_stock=False)).ranked.ids
+    assert set(out.tolist()) & set(everything.tolist())
+
+
+def test_unknown_and_forgotten_users_fall_back_to_popular(served: ServedBundle) -> None:
+    user_id, _ = heavy_user(served)
+    for picks in (
+        for_user(served, "who-is-this", Query(n=5)),
+        for_user(served, user_id, Query(n=5), forgotten=True),
+    ):
+        assert picks.model == "fallback:popular" and picks.fallback == "popular"
+        assert len(picks.ranked) == 5
+
+
+def test_fresh_events_move_the_picks_and_short_histories_blend(served: ServedBundle) -> None:
+    user_id, _ = heavy_user(served)
+    before = for_user(served, user_id, Query(n=10))
+    item = served.bundle.items[int(before.ranked.ids[0])]
+    fresh = [(item, "purchase")] + [(served.bundle.items[i], "view") for i in range(200, 230)]
+    after = for_user(served, user_id, Query(n=10), fresh=fresh)
+    assert int(before.ranked.ids[0]) not in ids_of(served, after)  # just bought: excluded
+    assert ids_of(served, after) != ids_of(served, before)
+    newcomer = for_user(served, "newcomer", Query(n=10), fresh=[(item, "view")])
+    assert newcomer.model == f"blend:{served.label('als')}+popular"
+    assert len(newcomer.ranked) == 10
+
+
+def test_diversity_spreads_the_picks(served: ServedBundle) -> None:
+    user_id, _ = heavy_user(served)
+    plain = for_user(served, user_id, Query(n=10))
+    varied = for_user(served, user_id, Query(n=10, diversity=0.9))
+    assert len(varied.ranked) == 10 and ids_of(served, varied) != ids_of(served, plain)
+    vectors = np.asarray(served.bundle.models["als"].item_factors)
+
+    def spread(ids: np.ndarray) -> float:
+        unit = vectors[ids] / np.linalg.norm(vectors[ids], axis=1, keepdims=True)
+        return float((unit @ unit.T).mean())
+
+    assert spread(varied.ranked.ids) < spread(plain.ranked.ids)
+
+
+def test_mmr_without_diversity_keeps_score_order_and_category_cap_by_hand() -> None:
+    rng = np.random.default_rng(0)
+    scores = np.sort(rng.random(8))[::-1].astype(np.float32)
+    assert mmr(scores, rng.random((8, 4)), 5, 0.0).tolist() == [0, 1, 2, 3, 4]
+    categories = np.array(["a", "a", "a", "b", "a", "c"])
+    assert category_cap(categories, 4, 0.5).tolist() == [0, 1, 3, 5]
+
+
+def test_similar_items_and_cross_sell_without_a_complements_model(served: ServedBundle) -> None:
+    item = served.bundle.items[0]
+    picks = similar(served, item, Query(n=5))
+    assert 0 not in ids_of(served, picks) and len(picks.ranked) == 5
+    assert picks.ranked.reasons == [f"similar_to:{item}"] * 5
+    basket = cross_sell(served, [item, served.bundle.items[1]], Query(n=5))
+    assert basket.model == f"fallback:similar_items:{served.label('als')}"
+    assert not {0, 1} & set(ids_of(served, basket))
+
+
+def test_cross_sell_uses_the_complements_model_and_refills(
+    with_complements: ServedBundle,
+) -> None:
+    served = with_complements
+    counts = np.diff(served.bundle.purchased.tocsc().indptr)
+    item = served.bundle.items[int(np.argmax(counts))]
+    picks = cross_sell(served, [item], Query(n=100))
+    assert picks.model == served.label("together")
+    assert picks.ranked.reasons[0] == f"bought_with:{item}"
+    assert len(picks.ranked) == 100 and len(set(ids_of(served, picks))) == 100
+
+
+def test_session_picks_are_filtered_like_the_others(served: ServedBundle) -> None:
+    seen = [served.bundle.items[i] for i in (3, 4, 5)]
+    picks = session(served, seen, Query(n=8, category="pets"))
+    assert len(picks.ranked) == 8
+    assert all(served.category_of(i).startswith("pets") for i in picks.ranked.ids)
+    assert not {3, 4, 5} & set(ids_of(served, picks))

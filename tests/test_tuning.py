@@ -1,0 +1,131 @@
+"""Automatic tuning: the validation split never leaks, the search is seeded and bounded, the best
+config is valid, and `recsys train --tune` records the search in the manifest."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recsys.config import Config, ModelConfig, config_from_dict
+from recsys.data import Events, load_events
+from recsys.models import build_model
+from recsys.store import current_version
+from recsys.tuning import Budget, tune, tune_config, validation_split
+from recsys.tuning.space import SPACES, draw_events, draw_near, draw_params
+from training.cli import main
+
+SMALL = {
+    "models": {
+        "als": {"factors": 8, "iterations": 3},
+        "bm25": {"kind": "bm25"},
+        "popular": {},
+    }
+}
+
+
+@pytest.fixture(scope="module")
+def events(shop: Path) -> Events:
+    return load_events(shop / "events.parquet", ("view", "add_to_cart", "purchase"))
+
+
+def pair_keys(events: Events, mask: np.ndarray) -> set[int]:
+    keys = events.user[mask].astype(np.int64) * len(events.items) + events.item[mask]
+    return set(keys.tolist())
+
+
+def test_split_holds_out_each_users_newest_purchases(events: Events) -> None:
+    split = validation_split(events)
+    assert split.method == "newest-per-user" and split.valid.nnz > 0
+    held = split.valid.tocoo()
+    held_keys = set((held.row.astype(np.int64) * len(events.items) + held.col).tolist())
+    assert not held_keys & pair_keys(events, split.train)  # no event of a held pair trains
+    bought = events.is_type("purchase")
+    for user in split.users[:50]:
+        trained = split.train & (events.user == user)
+        assert trained.any()
+        newest_held = events.timestamp[bought & (events.user == user) & ~split.train].max()
+        assert events.timestamp[trained].max() <= newest_held
+
+
+def test_without_times_the_split_is_a_seeded_random_holdout(events: Events) -> None:
+    flat = dataclasses.replace(events, timestamp=np.zeros_like(events.timestamp))
+    first, again = validation_split(flat, seed=3), validation_split(flat, seed=3)
+    assert first.method == "random-per-user"
+    assert (first.valid != again.valid).nnz == 0 and (first.train == again.train).all()
+    assert (first.valid != validation_split(flat, seed=4).valid).nnz > 0
+    assert not pair_keys(flat, ~first.train) & pair_keys(flat, first.train)
+
+
+def test_tune_starts_from_the_config_keeps_the_best_and_is_seeded(events: Events) -> None:
+    split = validation_split(events)
+    train = split.matrix(Config().events)
+    config = ModelConfig("als", {"factors": 8, "iterations": 3})
+    result = tune("als", config, train, split.valid, Budget(trials=4), seed=1)
+    again = tune("als", config, train, split.valid, Budget(trials=4), seed=1)
+    assert len(result.trials) == 4
+    assert result.trials[0].params["factors"] == 8 and result.trials[0].params["iterations"] == 3
+    assert result.score == max(t.score for t in result.trials) > 0
+    assert [t.params for t in result.trials] == [t.params for t in again.trials]
+    build_model("als", result.best)  # the best parameters pass the config checks
+
+
+def test_a_spent_time_budget_stops_after_the_first_trial(events: Events) -> None:
+    split = validation_split(events)
+    config = ModelConfig("bm25", {})
+    result = tune("bm25", config, split.matrix(Config().events), split.valid, Budget(50, 0.0))
+    assert len(result.trials) == 1
+
+
+def test_draws_stay_in_range_and_valid_for_the_models() -> None:
+    rng = np.random.default_rng(0)
+    for kind in ("als", "bpr", "bm25"):
+        model = build_model(kind, ModelConfig(kind, {}))
+        space = {k: v for k, v in SPACES[kind].items() if hasattr(model.params, k)}
+        for _ in range(20):
+            params = draw_near(space, draw_params(space, rng), rng)
+            build_model(kind, ModelConfig(kind, params))
+    weights = draw_events(Config().events, rng).weights
+    assert weights["purchase"] == 5.0 and weights.keys() == Config().events.weights.keys()
+
+
+def test_tune_config_tunes_every_model_and_records_the_search(events: Events) -> None:
+    config = config_from_dict(SMALL)
+    tuned, record = tune_config(events, config, Budget(trials=3))
+    assert set(tuned.models) == set(config.models)
+    assert record["split"]["method"] == "newest-per-user" and record["metric"] == "ndcg@20"
+    assert record["events"]["searched"] and record["events"]["judge"] == "als"
+    assert len(record["models"]["als"]["trials"]) == 3
+    assert len(record["models"]["popular"]["trials"]) == 1  # nothing to search
+    assert tuned.events.weights["purchase"] == config.events.weights["purchase"]
+    config_from_dict({"models": {n: {"kind": m.kind, **m.params} for n, m in tuned.models.items()}})
+
+
+def test_train_tune_publishes_the_tuned_models_and_the_search(
+    shop: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "recsys.toml"
+    config.write_text('[models.als]\nfactors = 8\niterations = 3\n[models.popular]\n')
+    models = tmp_path / "models"
+    args = ["train", "--events", str(shop / "events.parquet"), "--config", str(config)]
+    code = main([*args, "--models", str(models), "--tune", "--tune-trials", "2"])
+    assert code == 0, capsys.readouterr().err
+    manifest = json.loads((models / current_version(models) / "manifest.json").read_text())
+    search = manifest["tuning"]["models"]["als"]
+    assert len(search["trials"]) == 2 and search["budget"]["trials"] == 2
+    best = search["best"]
+    assert {k: manifest["models"]["als"]["params"][k] for k in best} == best
+    assert manifest["config"]["events"]["weights"] == manifest["tuning"]["events"]["best"]["weights"]
+
+
+@pytest.mark.parametrize("option", [["--tune-trials", "0"], ["--tune-minutes", "-1"]])
+def test_a_bad_budget_is_one_line_and_exit_2(
+    shop: Path, tmp_path: Path, option: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "--events", str(shop / "events.parquet"), "--tune", *option])
+    assert stop.value.code == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1

@@ -1,0 +1,139 @@
+"""recsys evaluate: offline comparison of models on held-out events (or a given test file)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from recsys.config import Config, load_config
+from recsys.data import Events, Interactions, load_catalogue, load_events
+from recsys.errors import ParameterError
+from recsys.evaluation.compare import compare, item_facts, resolve_models
+from recsys.evaluation.report import build_report, main_table, write_report
+from recsys.evaluation.splits import (
+    Split,
+    given_test_split,
+    leave_last_split,
+    temporal_split,
+    user_split,
+)
+from training.commands.common import progress, status
+
+SPLITS = ("temporal", "leave-last", "users")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--events", required=True, help="events file or folder (training data)")
+    parser.add_argument("--test", help="a given test events file: all of --events then trains")
+    parser.add_argument("--catalogue", help="catalogue file (categories for diversity, prices)")
+    parser.add_argument("--config", help="TOML config file (default: $RECSYS_CONFIG or defaults)")
+    parser.add_argument(
+        "--models",
+        help="comma-separated [models.NAME] tables of the config or kinds (als,bpr,bm25,popular); "
+        "default: every model of the config",
+    )
+    parser.add_argument("--split", choices=SPLITS, default="temporal", help="default: temporal")
+    parser.add_argument("--k", default="10,20", help="cut-offs, comma-separated (default 10,20)")
+    parser.add_argument(
+        "--relevant", help="event types that count as relevant in the test part (default purchase)"
+    )
+    parser.add_argument(
+        "--tune",
+        action="store_true",
+        help="tune event weights and each model first (recsys.tuning), on a validation split "
+        "carved from the training part only",
+    )
+    parser.add_argument("--tune-minutes", type=float, default=None, help="tuning time budget")
+    parser.add_argument("--report", default="report", help="report folder (default ./report)")
+    parser.add_argument("--test-fraction", type=float, default=0.2, help="temporal: newest share")
+    parser.add_argument("--last", type=int, default=1, help="leave-last/users: purchases per user")
+    parser.add_argument("--holdout", type=float, default=0.1, help="users: share held out")
+    parser.add_argument("--seed", type=int, default=0, help="users split and bootstrap seed")
+    parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
+    parser.add_argument("--on-error", choices=("fail", "skip"), default="fail")
+
+
+def run(args: argparse.Namespace) -> int:
+    config = with_relevant(load_config(args.config), args.relevant)
+    ks = parse_ks(args.k)
+    models = resolve_models(split_names(args.models), config)
+    say = status()
+    known = tuple(dict.fromkeys([*config.events.weights, *config.events.relevant]))
+    events = load_events(args.events, known, args.on_error, say)
+    test = load_events(args.test, known, args.on_error, say) if args.test else None
+    split = make_split(args, events, test, config.events.relevant)
+    catalogue = load_catalogue(args.catalogue) if args.catalogue else None
+    config = dataclasses.replace(config, models=models)
+    tuning = None
+    if args.tune:
+        config, tuning = tuned(split, config, ks[-1], args, say)
+    matrix = Interactions.from_events(split.train, config.events).matrix
+    facts = item_facts(split.train, matrix, catalogue)
+    comparison = compare(split, config, config.models, ks, facts, say, bar)
+    context: dict[str, Any] = {
+        "tuning": tuning,
+        "arguments": {k: v for k, v in vars(args).items() if k not in ("run", "command")},
+        "fingerprint": {"events": events.fingerprint(), "test": test and test.fingerprint()},
+        "inputs": {"events": str(args.events), "test": args.test, "catalogue": args.catalogue},
+        "config": config.to_dict(),
+    }
+    report = build_report(comparison, context, args.resamples)
+    paths = write_report(report, args.report)
+    print(main_table(report))
+    for name, reason in comparison.skipped.items():
+        print(f"skipped {name}: {reason}")
+    print(f"report: {', '.join(str(p) for p in paths)}")
+    return 0
+
+
+def bar(items: Iterable[Any], total: int, description: str) -> Iterable[Any]:
+    return progress(items, description, total)
+
+
+def with_relevant(config: Config, relevant: str | None) -> Config:
+    if relevant is None:
+        return config
+    names = tuple(split_names(relevant) or ())
+    if not names:
+        raise ParameterError("--relevant", "needs at least one event type")
+    return dataclasses.replace(config, events=dataclasses.replace(config.events, relevant=names))
+
+
+def split_names(text: str | None) -> list[str] | None:
+    return [part.strip() for part in text.split(",") if part.strip()] if text else None
+
+
+def parse_ks(text: str) -> list[int]:
+    try:
+        ks = [int(part) for part in split_names(text) or []]
+    except ValueError:
+        raise ParameterError("--k", f"expected integers like 10,20, got {text!r}") from None
+    if not ks or min(ks) < 1 or max(ks) > 1000:
+        raise ParameterError("--k", f"expected integers between 1 and 1000, got {text!r}")
+    return sorted(set(ks))
+
+
+def make_split(
+    args: argparse.Namespace, events: Events, test: Events | None, relevant: tuple[str, ...]
+) -> Split:
+    if test is not None:
+        return given_test_split(events, test, relevant)
+    if args.split == "leave-last":
+        return leave_last_split(events, args.last, relevant)
+    if args.split == "users":
+        return user_split(events, args.holdout, args.last, args.seed, relevant)
+    return temporal_split(events, args.test_fraction, relevant=relevant)
+
+
+def tuned(
+    split: Split, config: Config, k: int, args: argparse.Namespace, say: Callable[[str], None]
+) -> tuple[Config, dict[str, Any]]:
+    """Event weights and model parameters tuned by recsys.tuning on the training part only."""
+    from recsys.tuning import DEFAULT_MINUTES, Budget, tune_config
+
+    minutes = DEFAULT_MINUTES if args.tune_minutes is None else args.tune_minutes
+    if minutes <= 0:
+        raise ParameterError("--tune-minutes", f"must be > 0, got {minutes}")
+    return tune_config(split.train, config, Budget(seconds=minutes * 60), k, args.seed, say)
