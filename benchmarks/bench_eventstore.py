@@ -30,7 +30,7 @@ KINDS = ("view", "view", "view", "add_to_cart", "purchase")
 Batch = list[IncomingEvent]
 BARE = "bare sqlite3, connection per thread"
 BARE_PG = "bare psycopg, connection per thread"
-BARE_READ = "bare sqlite3 fetchall"
+BARE_READ = "bare sqlite3 fetchall, ORDER BY ts"
 
 
 def make_batches(threads: int, batches: int, size: int, seed: int = 1) -> list[list[Batch]]:

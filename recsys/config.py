@@ -46,7 +46,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class IndexConfig:
-    factory: str = "Flat"
+    factory: str = "auto"  # by catalogue size: recsys.index.resolve_factory
     recall_floor: float = 0.95
     recall_sample: int = 1000
 

@@ -1,11 +1,13 @@
 """FAISS indexes over item vectors: built from a factory string, searched with exclusions that never
 starve a result (over-fetch, then exact search for the rows still short).
 
-Scores are inner products. "Flat" searches them exactly. Approximate indexes (HNSW, IVF, ...) are
-built on the standard MIPS-to-L2 augmentation (Bachrach et al. 2014): each item gets one extra
-coordinate sqrt(M^2 - |x|^2), queries a 0, so the nearest item in L2 is the one with the largest
-inner product; the scores of what they return are then computed exactly. The factory "auto" picks
-the index by catalogue size (see `resolve_factory`)."""
+Scores are inner products, searched with FAISS's inner-product metric, which keeps recall high for
+Flat, HNSW and IVF (measured: benchmarks/bench_faiss.py). An index that only knows L2 (FAISS
+refuses the inner-product metric for it, or silently builds it with L2, e.g. "HNSW32,PQ16" or
+"LSH") is built on the standard MIPS-to-L2 augmentation (Bachrach et al. 2014): each item gets one
+extra coordinate sqrt(M^2 - |x|^2), queries a 0, so the nearest item in L2 is the one with the
+largest inner product, whose score is then computed exactly. The factory "auto" picks the index by
+catalogue size (see `resolve_factory`)."""
 
 from __future__ import annotations
 
@@ -23,8 +25,8 @@ MAX_OVERFETCH = 2_000
 AUTO = "auto"
 EXACT_UP_TO = 50_000  # items: below this, exact search is fast enough and never misses
 HNSW_UP_TO = 500_000  # items: above this, HNSW's build time grows past IVF's for similar recall
-HNSW_EF_SEARCH = 128  # FAISS's default 16 loses recall on MIPS-augmented vectors
-IVF_PROBE_SHARE = 32  # nprobe = nlist / 32 (at least 16)
+HNSW_EF_SEARCH = 128  # FAISS's default 16 misses a few of the top 10
+IVF_PROBE_SHARE = 8  # nprobe = nlist / 8 (at least 32): fewer lose recall on clustered factors
 
 
 def resolve_factory(factory: str, n_items: int) -> str:
@@ -35,8 +37,12 @@ def resolve_factory(factory: str, n_items: int) -> str:
         return "Flat"
     if n_items <= HNSW_UP_TO:
         return "HNSW32"
-    lists = 2 ** round(math.log2(4 * math.sqrt(n_items)))
-    return f"IVF{lists},Flat"
+    return f"IVF{ivf_lists(n_items)},Flat"
+
+
+def ivf_lists(n_items: int) -> int:
+    """Inverted lists for IVF: about 4 sqrt(n), a power of two."""
+    return 2 ** round(math.log2(4 * math.sqrt(max(1, n_items))))
 
 
 class VectorIndex:
@@ -52,18 +58,15 @@ class VectorIndex:
     def build(cls, vectors: np.ndarray, factory: str = "Flat") -> VectorIndex:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         resolved = resolve_factory(factory, len(vectors))
-        exact = resolved == "Flat"
-        stored = vectors if exact else augment_items(vectors)
-        metric = faiss.METRIC_INNER_PRODUCT if exact else faiss.METRIC_L2
         try:
-            index = faiss.index_factory(stored.shape[1], resolved, metric)
+            index, stored = inner_product_index(vectors, resolved)
             if not index.is_trained:
                 index.train(stored)
         except RuntimeError as exc:
             raise ConfigError(
                 "index.factory",
-                f"FAISS cannot build {resolved!r} over {len(stored):,} vectors of dimension "
-                f"{stored.shape[1]}: {str(exc).strip().splitlines()[-1]}",
+                f"FAISS cannot build {resolved!r} over {len(vectors):,} vectors of dimension "
+                f"{vectors.shape[1]}: {str(exc).strip().splitlines()[-1]}",
             ) from None
         index.add(stored)
         set_search_defaults(index)
@@ -139,6 +142,19 @@ class VectorIndex:
         return cls(vectors, index)
 
 
+def inner_product_index(vectors: np.ndarray, factory: str) -> tuple[faiss.Index, np.ndarray]:
+    """An empty index for `factory` searching by inner product, and the vectors to train and fill
+    it with: the vectors themselves, or their L2 augmentation when the index needs L2."""
+    try:
+        index = faiss.index_factory(vectors.shape[1], factory, faiss.METRIC_INNER_PRODUCT)
+        if index.metric_type == faiss.METRIC_INNER_PRODUCT:
+            return index, vectors
+    except RuntimeError:
+        pass  # no inner-product variant: the L2 build below reports any real error
+    stored = augment_items(vectors)
+    return faiss.index_factory(stored.shape[1], factory, faiss.METRIC_L2), stored
+
+
 def augment_items(vectors: np.ndarray) -> np.ndarray:
     """Items with the extra coordinate sqrt(M^2 - |x|^2), M the largest norm: L2 order of the
     result equals inner-product order for queries given a 0 there."""
@@ -151,7 +167,7 @@ def set_search_defaults(index: faiss.Index) -> None:
     """Search-time settings that keep recall high (faiss.write_index saves them)."""
     ivf = faiss.try_extract_index_ivf(index)
     if ivf is not None:
-        ivf.nprobe = min(ivf.nlist, max(16, ivf.nlist // IVF_PROBE_SHARE))
+        ivf.nprobe = min(ivf.nlist, max(32, ivf.nlist // IVF_PROBE_SHARE))
     inner = index.index if isinstance(index, faiss.IndexPreTransform) else index
     hnsw = faiss.downcast_index(inner)
     if isinstance(hnsw, faiss.IndexHNSW):

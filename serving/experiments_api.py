@@ -34,11 +34,16 @@ def configured() -> Experiments:
 
 @bp.get("/v1/experiments")
 def list_experiments() -> Response:
+    """The configured experiments: placements, variants with shares, window, audience, and
+    whether each is live now."""
     return jsonify({"experiments": configured().describe()})
 
 
 @bp.get("/v1/experiments/<name>/report")
 def experiment_report(name: str) -> Response:
+    """Live results: per variant users, impressions, CTR, add-to-cart rate, conversion, revenue
+    per user and AOV with 95% intervals; differences to the control with p-values; the sample
+    ratio check; a verdict. `revenue_test` welch|bootstrap, `format` json|html."""
     for parameter in request.args:
         if parameter not in REPORT_PARAMETERS:
             raise ParameterError(parameter, f"unknown parameter (known: "

@@ -16,6 +16,11 @@ preload_app = os.environ.get("RECSYS_PRELOAD", "0") == "1"
 keepalive = 5
 accesslog = None  # the app writes one JSON line per request itself
 
+# One BLAS thread per worker thread: requests do small products, and BLAS threads waking for each
+# of them on two cores cost more than they save.
+for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(name, "1")
+
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="recsys-metrics-")
 

@@ -16,7 +16,7 @@ from recsys.bundle import Bundle
 from recsys.errors import BundleError, NoModelError
 from recsys.eventstore import EventStore, StoreError
 from recsys.service import ServedBundle
-from recsys.store import CURRENT, current_version
+from recsys.store import CURRENT, current_version, list_versions
 
 log = logging.getLogger("recsys.server")
 
@@ -54,7 +54,8 @@ class BundleHolder:
 
     def reload(self) -> tuple[str | None, str]:
         """Loads the models folder's CURRENT bundle if it is not the one serving. Returns
-        (previous version, serving version); BundleError (old bundle kept) when it is damaged."""
+        (previous version, serving version); BundleError (old bundle kept) when it is damaged.
+        A process with no bundle yet falls back to the newest earlier bundle that loads."""
         with self._reload_lock:
             previous = self.version
             wanted = current_version(self.models_dir)
@@ -65,11 +66,23 @@ class BundleHolder:
             except BundleError as exc:
                 if wanted:
                     self.refused[wanted] = str(exc)
-                raise
+                earlier = self._earlier(wanted) if previous is None else None
+                if earlier is None:
+                    raise
+                served = earlier
             self._served = served
             self._on_swap(previous, served)
             log.info('{"event": "bundle_loaded", "version": "%s"}', served.version)
             return previous, served.version
+
+    def _earlier(self, refused: str | None) -> ServedBundle | None:
+        for entry in reversed(list_versions(self.models_dir)):
+            if entry["version"] != refused:
+                try:
+                    return ServedBundle(Bundle.load(self.models_dir / entry["version"]))
+                except BundleError:
+                    continue
+        return None
 
 
 class Watcher:

@@ -189,6 +189,8 @@ def test_recsys_evaluate_writes_the_report(shop, small_config, tmp_path, capsys)
             str(out),
             "--resamples",
             "100",
+            "--exclude",
+            "seen",
         ]
     )
     assert code == 0
@@ -198,6 +200,7 @@ def test_recsys_evaluate_writes_the_report(shop, small_config, tmp_path, capsys)
         assert 0 <= values["recall@10"] <= 1 and 0 <= values["ndcg@10"] <= 1
         assert {"diversity@10", "novelty@10", "coverage@10", "revenue@10"} <= set(values)
     assert report["split"]["kind"] == "temporal" and "test_users_unseen" in report["split"]
+    assert "view" in report["split"]["excluded_from_lists"]
     low, high = report["intervals"]["als"]["ndcg@10"]
     assert low <= report["models"]["als"]["ndcg@10"] <= high
     assert set(report["segments"]["als"]) == {"new", "returning", "light", "heavy"}

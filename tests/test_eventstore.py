@@ -129,6 +129,19 @@ def test_forked_workers_share_the_store(store: EventStore) -> None:
     assert store.count() == 3 * 200
 
 
+def test_a_fork_while_the_stores_locks_are_held_does_not_hang_the_child(
+    store: EventStore,
+) -> None:
+    """Another thread may hold the pool or writer lock at the moment gunicorn forks: the child
+    gets fresh locks, not copies stuck in the held state."""
+    store.count()
+    with store._lock, store._writer_turn:
+        child = multiprocessing.get_context("fork").Process(target=append_in_child, args=(store, 0))
+        child.start()
+    child.join(60)
+    assert child.exitcode == 0 and store.count() == 200
+
+
 def test_workers_creating_the_schema_at_once(store_url: str) -> None:
     assert run_workers(store_url, 4) == [0, 0, 0, 0]
     with open_store(store_url) as store:

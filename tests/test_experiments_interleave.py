@@ -7,6 +7,7 @@ import numpy as np
 import pyarrow as pa
 
 from recsys.experiments import Experiments
+from recsys.experiments.html import report_html
 from recsys.experiments.interleave import interleave_report, team_draft, teams_label
 from recsys.experiments.load import build_report
 
@@ -74,3 +75,9 @@ def test_interleaving_assignment_carries_both_rankers() -> None:
     assigned = Experiments.from_config([EXPERIMENT]).assign("recommendations", "v1")
     assert (assigned.variant, assigned.model) == ("interleaved", "als")
     assert assigned.rival is not None and assigned.rival.model == "bm25"
+
+
+def test_interleaving_report_renders_as_html() -> None:
+    experiment = Experiments.from_config([EXPERIMENT]).get("rankers")
+    page = report_html(build_report(experiment, *log(True, 50, seed=3)))
+    assert "Interleaving" in page and "responses won" in page

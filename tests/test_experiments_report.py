@@ -11,8 +11,16 @@ import pytest
 from scipy import stats as scipy_stats
 
 from recsys.experiments import Experiments
+from recsys.experiments.html import report_html
 from recsys.experiments.report import experiment_report
-from recsys.experiments.stats import sample_ratio, two_proportions, wilson
+from recsys.experiments.stats import (
+    bootstrap,
+    paired,
+    sample_ratio,
+    two_proportions,
+    welch,
+    wilson,
+)
 
 EXPERIMENT = {
     "name": "exp",
@@ -170,7 +178,7 @@ def report_of(served: pa.Table, events: pa.Table) -> dict:
 
 
 def test_a_true_lift_is_reported_as_winning() -> None:
-    report = report_of(*simulated_log({"A": 0.05, "B": 0.07}, 30_000, seed=3))
+    report = report_of(*simulated_log({"A": 0.05, "B": 0.07}, 20_000, seed=3))
     conversion = report["differences"]["B"]["conversion"]
     assert conversion["p_value"] < 0.001 and conversion["low"] > 0
     assert 0.2 < conversion["relative"] < 0.6  # the true lift is +40%
@@ -179,7 +187,7 @@ def test_a_true_lift_is_reported_as_winning() -> None:
 
 
 def test_an_a_a_test_is_not_reported_as_winning() -> None:
-    report = report_of(*simulated_log({"A": 0.05, "B": 0.05}, 30_000, seed=4))
+    report = report_of(*simulated_log({"A": 0.05, "B": 0.05}, 20_000, seed=4))
     assert report["differences"]["B"]["conversion"]["p_value"] > 0.05
     assert "no significant difference" in report["verdict"]
 
@@ -194,3 +202,26 @@ def test_two_proportions_and_wilson_edges() -> None:
     assert wilson(0, 0).value is None
     assert two_proportions((0, 10), (0, 10)).p_value == 1.0
     assert wilson(0, 10).low == 0.0 and wilson(10, 10).high == pytest.approx(1.0)
+
+
+def test_paired_and_bootstrap_agree_with_references() -> None:
+    rng = np.random.default_rng(0)
+    control, treatment = rng.gamma(2.0, 10.0, 400), rng.gamma(2.0, 11.0, 400)
+    found = paired(control, treatment)
+    reference = scipy_stats.ttest_rel(treatment, control)
+    assert found.p_value == pytest.approx(reference.pvalue)
+    assert found.difference == pytest.approx(float((treatment - control).mean()))
+    resampled = bootstrap(control, treatment, rounds=1000, seed=1)
+    assert resampled.difference == pytest.approx(float(treatment.mean() - control.mean()))
+    assert resampled.low < resampled.difference < resampled.high
+    welch_found = welch(control, treatment)
+    assert abs(resampled.low - welch_found.low) < 0.25 * (welch_found.high - welch_found.low)
+
+
+def test_bootstrap_revenue_test_and_html() -> None:
+    experiment = Experiments.from_config([EXPERIMENT]).get("exp")
+    report = experiment_report(experiment, SERVED, EVENTS, revenue_test="bootstrap")
+    assert report["revenue_test"] == "bootstrap"
+    assert report["differences"]["B"]["revenue_per_user"]["difference"] == 2.5
+    page = report_html(report)
+    assert "<img" in page and "conversion" in page and report["verdict"] in page

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -317,3 +321,44 @@ def test_cli_exports_a_segment_from_events(
     assert main(["export", "--models", str(models), "--out", str(tmp_path / "x.xlsx")]) == 2
     assert main(["export", "--models", str(models), "--out", str(out), "--segment", "new"]) == 2
     assert "needs --segments" in capsys.readouterr().err
+
+
+def test_export_killed_mid_way_leaves_no_output(models_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "picks.csv"
+    command = [
+        sys.executable,
+        "-m",
+        "training.cli",
+        "export",
+        "--models",
+        str(models_dir),
+        "--out",
+        str(out),
+        "--chunk",
+        "1",
+    ]
+    process = subprocess.Popen(
+        command,
+        cwd=Path(__file__).resolve().parents[1],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        while process.poll() is None and not writing(tmp_path / ".picks.csv.tmp-*"):
+            time.sleep(0.01)
+        assert process.poll() is None, "the export ended before it could be killed"
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait()
+    assert not out.exists()
+
+
+def writing(pattern: Path) -> bool:
+    """Whether a temporary file matching `pattern` exists and has rows in it already."""
+    for path in pattern.parent.glob(pattern.name):
+        try:
+            if path.stat().st_size > 0:
+                return True
+        except FileNotFoundError:  # renamed into place in the meantime
+            return False
+    return False

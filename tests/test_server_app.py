@@ -3,6 +3,7 @@ without a bundle."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from recsys.bundle import Bundle
+from recsys.store import current_version, set_current
 from serving import create_app
 from serving.openapi import openapi_path
 
@@ -122,3 +124,16 @@ def test_a_bug_is_a_logged_json_500_without_traceback(models_dir: Path, tmp_path
     response = app.test_client().get("/boom")
     assert response.status_code == 500 and response.json["error"]["code"] == "internal"
     assert "Traceback" not in response.get_data(as_text=True)
+
+
+def test_a_process_starting_on_a_damaged_bundle_serves_the_newest_good_one(
+    models_dir: Path, tmp_path: Path
+) -> None:
+    models = tmp_path / "models"
+    shutil.copytree(models_dir, models)
+    good = current_version(models)
+    shutil.copytree(models / str(good), models / "zz-damaged")
+    (models / "zz-damaged" / "items.arrow").write_bytes(b"not arrow")
+    set_current(models, "zz-damaged")
+    client = make_app(models, tmp_path).test_client()
+    assert client.get("/readyz").json["version"] == good

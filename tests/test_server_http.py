@@ -108,17 +108,18 @@ def server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 
 def wait_ready(server: Server, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    """Until ten readiness answers in a row are 200 (both workers have loaded the bundle)."""
+    deadline, streak = time.monotonic() + 60, 0
+    while streak < 10 and time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}")
         try:
-            if server.call("GET", "/readyz")[0] == 200:
-                return
+            streak = streak + 1 if server.call("GET", "/readyz")[0] == 200 else 0
         except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("server not ready within 60 s")
+            streak = 0
+        time.sleep(0.05)
+    if streak < 10:
+        raise RuntimeError("server not ready within 60 s")
 
 
 def quoted(value: str) -> str:

@@ -18,13 +18,7 @@ from recsys.tuning import Budget, tune, tune_config, validation_split
 from recsys.tuning.space import SPACES, draw_events, draw_near, draw_params
 from training.cli import main
 
-SMALL = {
-    "models": {
-        "als": {"factors": 8, "iterations": 3},
-        "bm25": {"kind": "bm25"},
-        "popular": {},
-    }
-}
+SMALL = {"models": {"bm25": {"kind": "bm25", "K": 50}, "popular": {}}}
 
 
 @pytest.fixture(scope="module")
@@ -63,14 +57,14 @@ def test_without_times_the_split_is_a_seeded_random_holdout(events: Events) -> N
 def test_tune_starts_from_the_config_keeps_the_best_and_is_seeded(events: Events) -> None:
     split = validation_split(events)
     train = split.matrix(Config().events)
-    config = ModelConfig("als", {"factors": 8, "iterations": 3})
-    result = tune("als", config, train, split.valid, Budget(trials=4), seed=1)
-    again = tune("als", config, train, split.valid, Budget(trials=4), seed=1)
+    config = ModelConfig("bm25", {"K": 50})
+    result = tune("knn", config, train, split.valid, Budget(trials=4), seed=1)
+    again = tune("knn", config, train, split.valid, Budget(trials=4), seed=1)
     assert len(result.trials) == 4
-    assert result.trials[0].params["factors"] == 8 and result.trials[0].params["iterations"] == 3
+    assert result.trials[0].params == {"K": 50, "K1": 1.2, "B": 0.75}
     assert result.score == max(t.score for t in result.trials) > 0
     assert [t.params for t in result.trials] == [t.params for t in again.trials]
-    build_model("als", result.best)  # the best parameters pass the config checks
+    build_model("knn", result.best)  # the best parameters pass the config checks
 
 
 def test_a_spent_time_budget_stops_after_the_first_trial(events: Events) -> None:
@@ -97,8 +91,8 @@ def test_tune_config_tunes_every_model_and_records_the_search(events: Events) ->
     tuned, record = tune_config(events, config, Budget(trials=3))
     assert set(tuned.models) == set(config.models)
     assert record["split"]["method"] == "newest-per-user" and record["metric"] == "ndcg@20"
-    assert record["events"]["searched"] and record["events"]["judge"] == "als"
-    assert len(record["models"]["als"]["trials"]) == 3
+    assert record["events"]["searched"] and record["events"]["judge"] == "bm25"
+    assert len(record["models"]["bm25"]["trials"]) == 3
     assert len(record["models"]["popular"]["trials"]) == 1  # nothing to search
     assert tuned.events.weights["purchase"] == config.events.weights["purchase"]
     config_from_dict({"models": {n: {"kind": m.kind, **m.params} for n, m in tuned.models.items()}})
@@ -108,17 +102,18 @@ def test_train_tune_publishes_the_tuned_models_and_the_search(
     shop: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = tmp_path / "recsys.toml"
-    config.write_text('[models.als]\nfactors = 8\niterations = 3\n[models.popular]\n')
+    config.write_text('[models.knn]\nkind = "bm25"\n[models.popular]\n')
     models = tmp_path / "models"
     args = ["train", "--events", str(shop / "events.parquet"), "--config", str(config)]
     code = main([*args, "--models", str(models), "--tune", "--tune-trials", "2"])
     assert code == 0, capsys.readouterr().err
     manifest = json.loads((models / current_version(models) / "manifest.json").read_text())
-    search = manifest["tuning"]["models"]["als"]
+    search = manifest["tuning"]["models"]["knn"]
     assert len(search["trials"]) == 2 and search["budget"]["trials"] == 2
     best = search["best"]
-    assert {k: manifest["models"]["als"]["params"][k] for k in best} == best
-    assert manifest["config"]["events"]["weights"] == manifest["tuning"]["events"]["best"]["weights"]
+    assert {k: manifest["models"]["knn"]["params"][k] for k in best} == best
+    tuned_weights = manifest["tuning"]["events"]["best"]["weights"]
+    assert manifest["config"]["events"]["weights"] == tuned_weights
 
 
 @pytest.mark.parametrize("option", [["--tune-trials", "0"], ["--tune-minutes", "-1"]])

@@ -111,6 +111,8 @@ def train(
             training.models[name] = build_model(name, config.models[name]).fit(
                 training.interactions
             )
+            if hasattr(training.models[name], "fit_events"):  # e.g. baskets for cross-sell
+                training.models[name].fit_events(training.events)
         with report.stage(f"index:{name}"):
             report.index_recall.update(index_model(name, training.models[name], config))
         if isinstance(training.models[name], VectorModel):

@@ -40,7 +40,7 @@ class ExportRules:
     recent_days: float = 30.0  # exclude items bought in this many days
     per_category: int = 3  # at most this many items of one category (0: no cap)
     campaigns: int = 3  # no item picked for the customer in this many earlier exports
-    overfetch: int = 10  # extra candidates asked of the model for the rules to drop
+    overfetch: int = 40  # extra candidates asked of the model for the rules to drop
     chunk: int = 4096  # customers per batch
 
     def check(self) -> None:
@@ -86,7 +86,7 @@ class Picker:
         picks = apply_rules(Candidates.hstack([*first, personal]), n, exclude, self.items)
         short = np.flatnonzero(known & (picks.filled < n))
         if len(short) and width < len(self.bundle.items):  # the rules dropped too many: dig deeper
-            wider = self.personal(rows[short], known[short], exclude[short], width * 8)
+            wider = self.personal(rows[short], known[short], exclude[short], width * 4)
             again = Candidates.hstack([picks.take(short), wider])
             picks = picks.put(short, apply_rules(again, n, exclude[short], self.items))
         if (picks.filled < n).any():
@@ -136,10 +136,12 @@ class Picker:
         popularity, allowed = self.bundle.popularity, self.items.allowed
         overall = popularity.top(width, allowed, trending=True)
         rows = []
+        names, codes = category_codes(self.bundle)
         for categories in favourite_categories(self.bundle, self.audience):
-            mask = np.zeros(len(allowed), bool)
+            chosen = np.zeros(len(names), bool)
             for category in categories:
-                mask |= category_mask(self.bundle.catalogue.categories, category)
+                chosen |= category_mask(names, category)
+            mask = chosen[codes]
             ids, scores = popularity.top(width, allowed & mask, trending=True)
             rows.append((np.r_[ids, overall[0]], np.r_[scores, overall[1]]))
         rows.append(
@@ -218,10 +220,8 @@ def item_rules(bundle: Bundle, per_category: int) -> ItemRules:
     if catalogue is None:
         return ItemRules(np.ones(n_items, bool), np.full(n_items, -1, np.int64), 0)
     allowed = catalogue.in_stock if "in_stock" in catalogue.given else np.ones(n_items, bool)
-    encoded = catalogue.table.column("category").combine_chunks().dictionary_encode()
-    codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), np.int64)
-    blank = np.asarray(encoded.dictionary.to_pylist(), object) == ""
-    codes = np.where(blank[codes], -1, codes) if len(codes) else codes
+    names, codes = category_codes(bundle)
+    codes = np.where(names[codes] == "", -1, codes) if len(codes) else codes
     return ItemRules(allowed, codes, per_category)
 
 
@@ -230,7 +230,6 @@ def favourite_categories(bundle: Bundle, audience: Audience) -> list[list[str]]:
     audience (categories overall where the segment has none)."""
     if bundle.catalogue is None:
         return [[] for _ in SEGMENTS]
-    categories = bundle.catalogue.categories
     known = (audience.rows >= 0) & (audience.segment >= 0)
     members = sp.csr_matrix(
         (np.ones(int(known.sum())), (audience.segment[known], audience.rows[known])),
@@ -238,7 +237,7 @@ def favourite_categories(bundle: Bundle, audience: Audience) -> list[list[str]]:
     )
     weights = np.asarray((members @ bundle.interactions).todense())
     overall = np.asarray(bundle.interactions.sum(axis=0)).ravel()
-    names, codes = np.unique(categories.astype(str), return_inverse=True)
+    names, codes = category_codes(bundle)
     favourites = []
     for row in weights:
         row = row if row.any() else overall
@@ -247,3 +246,12 @@ def favourite_categories(bundle: Bundle, audience: Audience) -> list[list[str]]:
         best = np.argsort(-per_category, kind="stable")[:FAVOURITE_CATEGORIES]
         favourites.append([str(names[i]) for i in best if per_category[i] > 0])
     return favourites
+
+
+def category_codes(bundle: Bundle) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct category paths of the catalogue, and each item's number among them."""
+    if bundle.catalogue is None:
+        return np.array([""], object), np.zeros(len(bundle.items), np.int64)
+    encoded = bundle.catalogue.table.column("category").combine_chunks().dictionary_encode()
+    names = np.asarray(encoded.dictionary.to_pylist(), object)
+    return names, np.asarray(encoded.indices.to_numpy(zero_copy_only=False), np.int64)

@@ -113,16 +113,20 @@ def compare(
     items: ItemFacts | None = None,
     say: Say | None = None,
     progress: Progress | None = None,
+    exclude: str = "relevant",
 ) -> Comparison:
-    """Fits every model on `split.train` and scores it on `split.test`."""
+    """Fits every model on `split.train` and scores it on `split.test`. Never recommended: items
+    of each user's earlier relevant events (`exclude="relevant"`: a shop's purchases; viewed items
+    are what people buy next) or of all their earlier events (`"seen"`: e.g. rated films)."""
+    if exclude not in ("relevant", "seen"):
+        raise ValueError(f"exclude must be 'relevant' or 'seen', got {exclude!r}")
     say = say or (lambda _: None)
     train = Interactions.from_events(split.train, config.events)
     items = items or ItemFacts.from_train(train.matrix)
     past = split.history if split.history is not None else split.train
-    bought = relevant_matrix(past, config.events.relevant, len(split.train.items))
-    split.info["excluded_from_lists"] = (
-        f"items of the user's earlier {'/'.join(config.events.relevant)} events"
-    )
+    types = config.events.relevant if exclude == "relevant" else past.event_types
+    bought = relevant_matrix(past, types, len(split.train.items))
+    split.info["excluded_from_lists"] = f"items of the user's earlier {'/'.join(types)} events"
     split.info["test_pairs_relevant_before"] = int(
         split.test[:, : bought.shape[1]].multiply(bought).nnz
     )
@@ -159,8 +163,8 @@ def score(
     items: ItemFacts,
     progress: Progress | None,
 ) -> EvalResult | None:
-    """Scores one model; what users bought before is excluded, as in production. None when the
-    split needs fold-in and the model has none."""
+    """Scores one model, never recommending the items in `bought` (rows aligned to the test rows).
+    None when the split needs fold-in and the model has none."""
     if history is None:
         return evaluate_model(
             model, train, test, ks, items=items, progress=progress, exclude=bought
@@ -217,4 +221,4 @@ def item_facts(train: Events, matrix: sp.csr_matrix, catalogue: Catalogue | None
         count = np.bincount(train.item[seen], minlength=len(train.items))
         prices = np.where(count > 0, total / np.maximum(count, 1), np.nan)
     facts = ItemFacts.from_train(matrix)
-    return ItemFacts(facts.users, facts.n_users, categories, prices)
+    return ItemFacts(facts.popularity, facts.n_users, categories, prices)

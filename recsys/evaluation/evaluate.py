@@ -37,10 +37,10 @@ class EvalResult:
 
 @dataclass(frozen=True)
 class ItemFacts:
-    """What beyond-accuracy metrics need about items: training users per item, a category code per
-    item (-1 unknown) and a price per item (NaN unknown)."""
+    """What beyond-accuracy metrics need about items: `popularity` (training users per item, of
+    `n_users`), a category code per item (-1 unknown) and a price per item (NaN unknown)."""
 
-    users: np.ndarray
+    popularity: np.ndarray
     n_users: int
     categories: np.ndarray | None = None
     prices: np.ndarray | None = None
@@ -127,7 +127,7 @@ def evaluate_ranker(
     if not ks or ks[0] < 1:
         raise ValueError(f"ks must be integers >= 1, got {ks}")
     test = sp.csr_matrix(test)
-    users = test_users(test, users)
+    users = scored_users(test, users)
     n = ks[-1]
     ranked = np.full((len(users), n), -1, np.int64)
     starts = range(0, len(users), batch)
@@ -155,7 +155,7 @@ def evaluate_ranker(
     return EvalResult(means, per_user, users, ranked, n_relevant)
 
 
-def test_users(test: sp.csr_matrix, users: np.ndarray | None) -> np.ndarray:
+def scored_users(test: sp.csr_matrix, users: np.ndarray | None) -> np.ndarray:
     """The users to score: those given (or all rows), keeping only those with a relevant item."""
     has_relevant = np.diff(test.indptr) > 0
     if users is None:
@@ -172,9 +172,10 @@ def lookup_hits(ranked: np.ndarray, users: np.ndarray, test: sp.csr_matrix) -> n
     rows = np.repeat(np.arange(test.shape[0], dtype=np.int64), np.diff(test.indptr))
     keys = rows * width + test.indices.astype(np.int64)
     wanted = users[:, None].astype(np.int64) * width + ranked
-    found = np.searchsorted(keys, wanted)
-    found = np.minimum(found, max(len(keys) - 1, 0))
-    return (ranked >= 0) & (len(keys) > 0) & (keys[found] == wanted)
+    if len(keys) == 0:
+        return np.zeros(ranked.shape, bool)
+    found = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    return (ranked >= 0) & (keys[found] == wanted)
 
 
 def beyond_accuracy(
@@ -184,8 +185,8 @@ def beyond_accuracy(
     for k in ks:
         top = ranked[:, :k]
         values[f"coverage@{k}"] = metrics.coverage(top, n_items)
-        values[f"novelty@{k}"] = metrics.novelty(top, items.users, items.n_users)
-        values[f"popularity_rank@{k}"] = metrics.popularity_rank(top, items.users)
+        values[f"novelty@{k}"] = metrics.novelty(top, items.popularity, items.n_users)
+        values[f"popularity_rank@{k}"] = metrics.popularity_rank(top, items.popularity)
         if items.categories is not None:
             values[f"diversity@{k}"] = metrics.intra_list_diversity(top, items.categories)
     return values

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from typing import Any
 
@@ -13,17 +14,7 @@ from recsys.data.incoming import IncomingEvent
 from recsys.errors import RecsysError
 
 SCHEMA_VERSION = 1
-EVENT_FIELDS = (
-    "user_id",
-    "item_id",
-    "event_type",
-    "timestamp",
-    "session_id",
-    "quantity",
-    "price",
-    "order_id",
-    "request_id",
-)
+EVENT_FIELDS = tuple(field.name for field in dataclasses.fields(IncomingEvent))  # row order
 EVENT_COLUMNS = ", ".join(f if f != "timestamp" else "ts" for f in EVENT_FIELDS)
 INSERT_EVENT = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES ({', '.join('?' * len(EVENT_FIELDS))})"
 SERVED_FIELDS = (

@@ -32,7 +32,7 @@ class Attribution:
     attributed events: a table of unit (visitor number), variant, event_type, item_id,
     request_id, timestamp, revenue, order."""
 
-    unit_ids: np.ndarray  # visitor id per number
+    unit_ids: pa.Array  # visitor id per number
     unit_variant: np.ndarray  # variant name per visitor
     first_seen: np.ndarray  # first response per visitor (Unix s)
     responses: dict[str, int]
@@ -72,34 +72,34 @@ class Responses:
     unit: np.ndarray
     variant: np.ndarray
     timestamp: np.ndarray
-    items: list[list[str]]
+    items: pa.Array  # list<string> per response
 
 
-def served_responses(served: pa.Table, experiment: str | None) -> tuple[Responses, np.ndarray, int]:
-    """The responses of `experiment` (first variant per visitor only), the visitor ids, and the
-    number of visitors served by more than one variant."""
+def served_responses(served: pa.Table, experiment: str | None) -> tuple[Responses, pa.Array, int]:
+    """The responses of `experiment` (first variant per visitor only), the visitor ids (numbered
+    in order of first response), and how many visitors more than one variant served."""
     keep = pc.and_(pc.is_valid(array(served, "variant", pa.string())),
                    pc.is_valid(array(served, "request_id", pa.string())))  # fmt: skip
     if experiment:
         keep = pc.and_(keep, pc.equal(array(served, "experiment", pa.string()), experiment))
     table = served.filter(pc.fill_null(keep, False))
-    order = pc.sort_indices(array(table, "timestamp", pa.float64()))  # stable: ties keep order
-    table = table.take(order)
+    table = table.take(pc.sort_indices(array(table, "timestamp", pa.float64())))  # stable sort
     request_id = array(table, "request_id", pa.string())
-    units = pc.coalesce(array(table, "user_id", pa.string()), request_id)
-    unit_ids, first, unit = np.unique(
-        np.asarray(units.to_pylist(), dtype=object), return_index=True, return_inverse=True
-    )
-    variant = np.asarray(array(table, "variant", pa.string()).to_pylist(), dtype=object)
-    kept = variant == variant[first][unit]
+    units = pc.dictionary_encode(pc.coalesce(array(table, "user_id", pa.string()), request_id))
+    unit = units.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    variants = pc.dictionary_encode(array(table, "variant", pa.string()))
+    variant_code = variants.indices.to_numpy(zero_copy_only=False)
+    _, first = np.unique(unit, return_index=True)  # numbers follow first appearance: sorted
+    kept = variant_code == variant_code[first][unit]
     crossovers = len(np.unique(unit[~kept]))
     rows = np.flatnonzero(kept)
+    names = np.asarray(variants.dictionary.to_pylist(), dtype=object)
     responses = Responses(
-        request_id.take(pa.array(rows)), unit[rows], variant[rows],
+        request_id.take(pa.array(rows)), unit[rows], names[variant_code[rows]],
         array(table, "timestamp", pa.float64()).to_numpy(zero_copy_only=False)[rows],
-        array(table, "item_ids", pa.list_(pa.string())).take(pa.array(rows)).to_pylist(),
+        array(table, "item_ids", pa.list_(pa.string())).take(pa.array(rows)),
     )  # fmt: skip
-    return responses, unit_ids, crossovers
+    return responses, units.dictionary, crossovers
 
 
 def attribute(
@@ -146,7 +146,7 @@ def view_through(
     events: pa.Table,
     rows: np.ndarray,
     responses: Responses,
-    unit_ids: np.ndarray,
+    unit_ids: pa.Array,
     window: float,
 ) -> np.ndarray:
     """For each purchase row: the latest response that showed the bought item to the buyer within
@@ -155,22 +155,22 @@ def view_through(
     if not len(rows):
         return found
     picked = events.take(pa.array(rows))
-    buyers = column(picked, "user_id")
-    numbers = {unit: number for number, unit in enumerate(unit_ids.tolist())}
-    wanted = {numbers[b] for b in buyers if b in numbers}
+    buyers = pc.index_in(array(picked, "user_id", pa.string()), value_set=unit_ids)
+    numbers = np.asarray(pc.fill_null(buyers, -1).to_numpy(zero_copy_only=False), np.int64)
     by_unit: dict[int, list[tuple[float, int]]] = {}
-    for position in np.flatnonzero(np.isin(responses.unit, list(wanted))):
+    for position in np.flatnonzero(np.isin(responses.unit, numbers[numbers >= 0])):
         by_unit.setdefault(int(responses.unit[position]), []).append(
             (float(responses.timestamp[position]), int(position))
         )
-    bought = zip(buyers, column(picked, "item_id"), column(picked, "timestamp"), strict=True)
+    bought = zip(numbers.tolist(), column(picked, "item_id"), column(picked, "timestamp"),
+                 strict=True)  # fmt: skip
     for i, (buyer, item, when) in enumerate(bought):
-        times = by_unit.get(numbers.get(buyer, -1), [])
+        times = by_unit.get(buyer, [])
         end = bisect.bisect_right(times, (float(when), len(responses.unit)))
         for served_at, position in reversed(times[:end]):
             if served_at < float(when) - window:
                 break
-            if item in responses.items[position]:
+            if item in (responses.items[position].as_py() or ()):
                 found[i] = position
                 break
     return found
@@ -181,7 +181,7 @@ def attributed_table(
     rows: np.ndarray,
     positions: np.ndarray,
     responses: Responses,
-    unit_ids: np.ndarray,
+    unit_ids: pa.Array,
 ) -> pa.Table:
     picked = events.take(pa.array(rows, pa.int64()))
     kinds = array(picked, "event_type", pa.string())
@@ -199,17 +199,18 @@ def attributed_table(
         "request_id": pc.fill_null(array(picked, "request_id", pa.string()), ""),
         "timestamp": times,
         "revenue": revenue,
-        "order": orders(array(picked, "order_id", pa.string()), is_purchase, unit_ids[unit], times),
+        "order": orders(array(picked, "order_id", pa.string()), is_purchase, unit_ids, unit, times),
     })  # fmt: skip
 
 
-def orders(order_id: pa.Array, is_purchase: pa.Array, units: np.ndarray, times: pa.Array
-           ) -> pa.Array:  # fmt: skip
+def orders(
+    order_id: pa.Array, is_purchase: pa.Array, unit_ids: pa.Array, unit: np.ndarray, times: pa.Array
+) -> pa.Array:
     """The order of each purchase: its order_id, else one order per visitor and second."""
     missing = np.flatnonzero(np.asarray(pc.and_(is_purchase, pc.is_null(order_id))))
     if not len(missing):
         return order_id
     filled = order_id.to_pylist()
     for row in missing:
-        filled[row] = f"{units[row]}@{times[row].as_py():.0f}"
+        filled[row] = f"{unit_ids[int(unit[row])].as_py()}@{times[row].as_py():.0f}"
     return pa.array(filled, pa.string())

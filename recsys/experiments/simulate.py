@@ -89,6 +89,7 @@ def simulate(
     variants = {
         name: {
             "model": label,
+            "params": experiment.variant(name).resolved()[1],
             "hits": int(hits.sum()),
             "hit_rate": stats.wilson(int(hits.sum()), len(hits)).to_dict(),
             "revenue_per_user": stats.mean_interval(revenue).to_dict(),
@@ -103,6 +104,8 @@ def simulate(
         for name, (hits, revenue, _) in results.items()
         if name != experiment.control
     }
+    priced = any(revenue.any() for _, revenue, _ in results.values())
+    metrics = METRICS if priced else ("hit_rate",)  # logs without prices say nothing on revenue
     return {
         "experiment": experiment.name,
         "control": experiment.control,
@@ -110,7 +113,7 @@ def simulate(
         "n": n,
         "variants": variants,
         "differences": differences,
-        "verdict": verdict(experiment.control, differences, None, METRICS, LABELS),
+        "verdict": verdict(experiment.control, differences, None, metrics, LABELS),
     }
 
 

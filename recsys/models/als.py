@@ -59,8 +59,20 @@ class ALS(VectorModel):
     def fold_in(self, user_items: sp.csr_matrix) -> np.ndarray:
         """User vectors for rows of interactions the model never saw (implicit's
         recalculate_user)."""
-        model = self.implicit_model()
-        model.user_factors = np.zeros((user_items.shape[0], self.item_factors.shape[1]), np.float32)
-        model.item_factors = np.array(self.item_factors, np.float32)  # writable: bundles mmap
         users = np.arange(user_items.shape[0])
-        return np.atleast_2d(model.recalculate_user(users, sp.csr_matrix(user_items)))
+        vectors = self.fold_in_model().recalculate_user(users, sp.csr_matrix(user_items))
+        return np.atleast_2d(vectors)
+
+    def fold_in_model(self) -> AlternatingLeastSquares:
+        """implicit's model over our item factors, made once per set of factors: it caches YtY,
+        which would otherwise cost more than the fold-in itself on every call."""
+        cached = getattr(self, "_fold_in", None)
+        if cached is None or cached[0] is not self.item_factors:
+            model = self.implicit_model()
+            model.item_factors = np.array(self.item_factors, np.float32)  # writable: bundles mmap
+            model.num_threads = 1  # fold-ins are small: threads cost ~100x what they save here
+            with threadpool_limits(1, "blas"):
+                model.YtY  # noqa: B018 (computed and cached by implicit)
+            self._fold_in = (self.item_factors, model)
+            cached = self._fold_in
+        return cached[1]

@@ -25,9 +25,9 @@ HOUR = 3_600
 @dataclass(frozen=True)
 class CooccurrenceParams:
     measure: str = "lift"  # lift | confidence
-    min_support: int = 2  # baskets a pair must share to count
+    min_support: int = 1  # baskets a pair must share to count (shrinkage tames rare ones)
     shrinkage: float = 5.0  # a pair seen c times is weighted c / (c + shrinkage)
-    min_baskets: int = 5  # items in fewer baskets also get the fallbacks
+    min_baskets: int = 2  # items in fewer baskets also get the fallbacks
     fallback_weight: float = 0.01  # co-view scale (cosine <= 1) below basket scores
     window_hours: float = 24.0  # a user's purchases this close form a basket when no order_id
     neighbours: int = 100

@@ -51,7 +51,15 @@ def for_user(
 def similar(
     served: ServedBundle, item_id: str, query: Query, model_name: str | None = None
 ) -> Picks:
-    """Items like `item_id` (cosine of item vectors), the item itself left out."""
+    """Items like `item_id` (cosine of item vectors), the item itself left out. The same for every
+    visitor, so answers are remembered per bundle."""
+    key = ("similar", item_id, query, model_name)
+    return served.memo(key, lambda: similar_picks(served, item_id, query, model_name))
+
+
+def similar_picks(
+    served: ServedBundle, item_id: str, query: Query, model_name: str | None
+) -> Picks:
     name = model_name or served.default_model
     item = served.bundle.items.index(item_id)
     excluded = np.concatenate(
@@ -70,7 +78,15 @@ def cross_sell(
     served: ServedBundle, item_ids: Sequence[str], query: Query, model_name: str | None = None
 ) -> Picks:
     """Complements of a basket: a Complements model's "bought with" lists when the bundle has one,
-    else similar items of the basket (said so in `model`), refilled with popular ones."""
+    else similar items of the basket (said so in `model`), refilled with popular ones. Remembered
+    per bundle like similar items."""
+    key = ("cross-sell", tuple(sorted(set(item_ids))), query, model_name)
+    return served.memo(key, lambda: cross_sell_picks(served, item_ids, query, model_name))
+
+
+def cross_sell_picks(
+    served: ServedBundle, item_ids: Sequence[str], query: Query, model_name: str | None
+) -> Picks:
     basket = np.unique(served.item_numbers(item_ids))
     excluded = np.concatenate([basket, served.item_numbers(query.exclude)]).astype(np.int64)
     allowed = served.allowed(query)
@@ -146,12 +162,12 @@ def similar_ranked(
     wanted = pool_size(query.n, query.diversity)
     if not isinstance(model, VectorModel):
         ids, scores = model.similar_items(items[:1], wanted + len(excluded))
-        reason = f"similar_to:{served.bundle.items[int(items[0])]}"
+        reason = f"similar_to:{served.item_names[int(items[0])]}"
         return keep(Ranked(ids[0], scores[0], [reason] * ids.shape[1]), allowed, excluded)
     unit = model.unit_item_factors
     ranked = score_all(unit[items].mean(axis=0), unit, allowed, excluded, wanted)
     closest = items[np.argmax(unit[ranked.ids] @ unit[items].T, axis=1)] if len(ranked) else []
-    ranked.reasons = [f"similar_to:{served.bundle.items[int(i)]}" for i in closest]
+    ranked.reasons = [f"similar_to:{served.item_names[int(i)]}" for i in closest]
     return ranked
 
 
@@ -183,7 +199,7 @@ def complements_model(served: ServedBundle, requested: str | None) -> str | None
 
 
 def bought_with(served: ServedBundle, item: int) -> str | None:
-    return f"bought_with:{served.bundle.items[item]}" if item >= 0 else None
+    return f"bought_with:{served.item_names[item]}" if item >= 0 else None
 
 
 def encode_fresh(

@@ -19,16 +19,19 @@ def popular_ranked(
     excluded: np.ndarray,
     count: int,
     trending: bool = False,
+    context: np.ndarray | None = None,
 ) -> Ranked:
-    """The `count` most popular items that pass the filters, with popular_in:<category> reasons."""
+    """The `count` most popular items that pass the filters (and, given `context` items, share a
+    category with one of them), with popular_in:<category> reasons. Walks the popularity order
+    from the top, so a request touches a few hundred items, not the catalogue."""
     order = popularity_order(served, trending)
     scores = (
         served.bundle.popularity.trending if trending else served.bundle.popularity.best_sellers
     )
     head = order[: 4 * count + len(excluded) + 64]
-    picked = passing(head, allowed, excluded)
+    picked = passing(served, head, allowed, excluded, context)
     if len(picked) < count and len(head) < len(order):
-        picked = passing(order, allowed, excluded)
+        picked = passing(served, order, allowed, excluded, context)
     picked = picked[:count]
     return Ranked(picked, scores[picked], [popular_reason(served, int(i)) for i in picked])
 
@@ -43,10 +46,18 @@ def popularity_order(served: ServedBundle, trending: bool) -> np.ndarray:
     return served.cache[key]
 
 
-def passing(order: np.ndarray, allowed: np.ndarray | None, excluded: np.ndarray) -> np.ndarray:
+def passing(
+    served: ServedBundle,
+    order: np.ndarray,
+    allowed: np.ndarray | None,
+    excluded: np.ndarray,
+    context: np.ndarray | None,
+) -> np.ndarray:
     ok = np.ones(len(order), bool) if allowed is None else allowed[order]
     if len(excluded):
         ok &= ~member(order, excluded)
+    if context is not None:
+        ok &= served.shares_category(order, context)
     return order[ok]
 
 
@@ -65,9 +76,7 @@ def fallback(
     """Popular in the categories of the `context` items (a basket, a history), then popular
     overall; the model label says which one answered."""
     if context is not None and len(context) and served.categories is not None:
-        in_context = served.same_categories(context)
-        mask = in_context if allowed is None else in_context & allowed
-        ranked = popular_ranked(served, mask, excluded, count)
+        ranked = popular_ranked(served, allowed, excluded, count, context=context)
         if len(ranked) >= count:
             return ranked, POPULAR_IN_CATEGORY
         return ranked.then(popular_ranked(served, allowed, excluded, count), count), (

@@ -48,9 +48,9 @@ class Ranked:
 
     def take(self, positions: np.ndarray) -> Ranked:
         positions = np.asarray(positions, dtype=np.int64)
-        return Ranked(
-            self.ids[positions], self.scores[positions], [self.reasons[p] for p in positions]
-        )
+        given = self.given_reasons
+        reasons = None if given is None else [given[p] for p in positions.tolist()]
+        return Ranked(self.ids[positions], self.scores[positions], reasons)
 
     def valid(self) -> Ranked:
         """Without the -1 padding (and -inf scores) that models use for missing results."""
@@ -61,11 +61,13 @@ class Ranked:
         fresh = other.take(np.flatnonzero(~(other.ids[:, None] == self.ids[None, :]).any(axis=1)))
         ids = np.concatenate([self.ids, fresh.ids])[:n]
         scores = np.concatenate([self.scores, fresh.scores])[:n]
+        if self.given_reasons is None and fresh.given_reasons is None:
+            return Ranked(ids, scores)
         return Ranked(ids, scores, (self.reasons + fresh.reasons)[:n])
 
     @classmethod
     def empty(cls) -> Ranked:
-        return cls(np.empty(0, np.int64), np.empty(0, np.float32), [])
+        return cls(np.empty(0, np.int64), np.empty(0, np.float32))
 
 
 @dataclass

@@ -3,7 +3,8 @@ stock masks, the default personalised model, purchase exclusions."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -11,8 +12,11 @@ from recsys.bundle import Bundle
 from recsys.models.base import FoldIn
 from recsys.models.vector import VectorModel
 from recsys.service.query import Query
+from recsys.service.rerank import member
 
+T = TypeVar("T")
 MASK_CACHE = 512  # distinct (category, in_stock) filters kept per bundle
+MEMO_SIZE = 20_000  # visitor-independent answers (similar items, cross-sell) kept per bundle
 REPEAT_COLUMN = "repeat_purchase"  # catalogue column: items people buy again stay recommendable
 
 
@@ -36,6 +40,7 @@ class ServedBundle:
         )
         self._masks: dict[tuple[str | None, bool], np.ndarray | None] = {}
         self.cache: dict[object, np.ndarray] = {}  # per-bundle derived arrays (popularity order)
+        self._memo: dict[Hashable, Any] = {}
         self.default_model = default_model(bundle)
         weights = bundle.manifest.get("config", {}).get("events", {})
         self.event_weights: dict[str, float] = dict(weights.get("weights", {}))
@@ -47,6 +52,17 @@ class ServedBundle:
 
     def label(self, model_name: str) -> str:
         return self.bundle.model_label(model_name)
+
+    def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """compute(), remembered under `key` for this bundle's life (bounded: cleared when full).
+        Only for answers that depend on nothing but the key and the bundle."""
+        found = self._memo.get(key)
+        if found is None:
+            found = compute()
+            if len(self._memo) >= MEMO_SIZE:
+                self._memo.clear()
+            self._memo[key] = found
+        return found
 
     def allowed(self, query: Query) -> np.ndarray | None:
         """Boolean mask of the items the query's category and stock filters let through (None: all
@@ -75,9 +91,20 @@ class ServedBundle:
         hits = np.flatnonzero((names == category) | np.char.startswith(names, category + "/"))
         return np.isin(self._codes, hits)
 
-    def same_categories(self, items: np.ndarray) -> np.ndarray:
-        """Items sharing a category (the full path) with any of `items`."""
-        return np.isin(self._codes, self._codes[items])
+    def shares_category(self, items: np.ndarray, context: np.ndarray) -> np.ndarray:
+        """Per item of `items`, whether it shares a category (the full path) with one of
+        `context`."""
+        if self.categories is None:
+            return np.zeros(len(items), bool)
+        return member(self._codes[items], np.unique(self._codes[context]))
+
+    def norms(self, model: VectorModel) -> np.ndarray:
+        """Lengths of the model's item vectors (for cosine of a few items), once per bundle."""
+        key = ("norms", id(model))
+        if key not in self.cache:
+            norms = np.linalg.norm(model.item_factors, axis=1)
+            self.cache[key] = np.maximum(norms, 1e-12).astype(np.float32)
+        return self.cache[key]
 
     def category_of(self, item: int) -> str:
         return "" if self.categories is None else str(self.categories[item])

@@ -57,6 +57,8 @@ def merged_history(served: ServedBundle, user: int | None, fresh: Fresh) -> Fres
     """The user's bundle row plus fresh events, in the matrix's own scale (weights summed, then
     damped with log1p when the bundle was trained so)."""
     items, values = served.history(user)
+    if not len(fresh[0]):
+        return items, values
     raw = np.expm1(values) if served.damped else values.astype(np.float32)
     all_items = np.concatenate([items, fresh[0]])
     all_raw = np.concatenate([raw, fresh[1]]).astype(np.float32)
@@ -122,10 +124,12 @@ def similar_to(
     if not len(items) or not len(picks):
         return [None] * len(picks)
     history = items[np.argsort(-weights, kind="stable")[:REASON_HISTORY]]
-    unit = model.unit_item_factors
-    closest = history[np.argmax(unit[picks] @ unit[history].T, axis=1)]
-    names = served.bundle.items.ids(closest)
-    return [f"similar_to:{name}" for name in names]
+    norms = served.norms(model)
+    similarity = (model.item_factors[picks] @ model.item_factors[history].T) / np.outer(
+        norms[picks], norms[history]
+    )
+    names = served.item_names
+    return [f"similar_to:{names[i]}" for i in history[np.argmax(similarity, axis=1)].tolist()]
 
 
 def blend(
@@ -139,10 +143,8 @@ def blend(
     """Personalised scores blended with popularity in the user's categories, the personal weight
     growing with the history (len(items) / BLEND_BELOW). Both scales are brought to 0..1."""
     share = len(items) / BLEND_BELOW
-    mask = served.same_categories(items) if len(items) and served.categories is not None else None
-    if mask is not None and allowed is not None:
-        mask = mask & allowed
-    popular = popular_ranked(served, mask if mask is not None else allowed, excluded, wanted)
+    context = items if len(items) and served.categories is not None else None
+    popular = popular_ranked(served, allowed, excluded, wanted, context=context)
     ids = np.concatenate([ranked.ids, popular.ids])
     unique, first = np.unique(ids, return_index=True)
     score = np.zeros(len(unique), np.float32)

@@ -77,15 +77,15 @@ SPACES: dict[str, dict[str, Dimension]] = {
         "regularization": LogUniform(0.0001, 0.05),
         "iterations": Choice((50, 100, 200, 300)),
     },
-    "itemknn": {
-        "neighbours": LogUniform(10, 1000, integer=True),
+    "bm25": {
         "K": LogUniform(10, 1000, integer=True),
         "K1": LogUniform(0.3, 300.0),
         "B": Uniform(0.0, 1.0),
     },
+    "cosine": {"K": LogUniform(10, 1000, integer=True)},
 }
-for alias in ("bm25", "cosine", "tfidf"):
-    SPACES[alias] = SPACES["itemknn"]
+SPACES["tfidf"] = SPACES["cosine"]
+SPACES["itemknn"] = SPACES["bm25"]  # K1 and B only matter when its similarity is bm25
 
 EVENT_SHARE = LogUniform(0.005, 2.0)  # of the relevant events' weight
 DAMPING = Choice(("log1p", "none"))

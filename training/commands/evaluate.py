@@ -47,6 +47,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--tune-minutes", type=float, default=None, help="tuning time budget")
     parser.add_argument("--report", default="report", help="report folder (default ./report)")
+    parser.add_argument(
+        "--exclude",
+        choices=("relevant", "seen"),
+        default="relevant",
+        help="never recommend items of the user's earlier relevant events (default: what they "
+        "bought) or of all their earlier events (seen: e.g. films already rated)",
+    )
     parser.add_argument("--test-fraction", type=float, default=0.2, help="temporal: newest share")
     parser.add_argument("--last", type=int, default=1, help="leave-last/users: purchases per user")
     parser.add_argument("--holdout", type=float, default=0.1, help="users: share held out")
@@ -71,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         config, tuning = tuned(split, config, ks[-1], args, say)
     matrix = Interactions.from_events(split.train, config.events).matrix
     facts = item_facts(split.train, matrix, catalogue)
-    comparison = compare(split, config, config.models, ks, facts, say, bar)
+    comparison = compare(split, config, config.models, ks, facts, say, bar, args.exclude)
     context: dict[str, Any] = {
         "tuning": tuning,
         "arguments": {k: v for k, v in vars(args).items() if k not in ("run", "command")},

@@ -100,7 +100,7 @@ def print_report(report: dict[str, Any]) -> None:
     metrics = (*RATES, *MONEY)
     print(
         f"{'variant':<12}{'users':>8}{'impr.':>8}"
-        + "".join(f"{LABELS[m][:18]:>20}" for m in metrics)
+        + "".join(f"{LABELS[m][:19]:>20}" for m in metrics)
     )
     for name, v in report["variants"].items():
         cells = "".join(f"{shown(v[m], m):>20}" for m in metrics)
@@ -124,10 +124,11 @@ def shown(estimate: dict[str, Any], metric: str) -> str:
 
 def print_simulation(result: dict[str, Any]) -> None:
     print(f"replayed {result['buyers']:,} held-out buyers, top {result['n']}")
-    print(f"{'variant':<12}{'model':<36}{'hit rate [95% CI]':>24}{'rec. revenue/buyer':>22}")
+    print(f"{'variant':<12}{'model':<48}{'hit rate [95% CI]':>24}{'rec. revenue/buyer':>22}")
     for name, v in result["variants"].items():
         hit, revenue = v["hit_rate"], v["revenue_per_user"]["value"]
-        print(f"{name:<12}{v['model'][:35]:<36}{interval_text(hit):>24}{revenue:>22,.2f}")
+        model = " ".join([v["model"], *(f"{k}={x}" for k, x in v["params"].items())])
+        print(f"{name:<12}{model[:47]:<48}{interval_text(hit):>24}{revenue:>22,.2f}")
     print(result["verdict"])
 
 
