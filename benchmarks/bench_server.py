@@ -108,6 +108,14 @@ class Gunicorn:
             found.append({"pid": child.pid, "rss_mb": values["Rss"], "pss_mb": values["Pss"]})
         return found
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU of all workers so far."""
+        total = 0.0
+        for child in psutil.Process(self.process.pid).children():
+            times = child.cpu_times()
+            total += times.user + times.system
+        return total
+
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(timeout=60)
@@ -139,7 +147,8 @@ def wrk(base: str, script: Path, seconds: int, connections: int) -> dict[str, fl
         ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), base],
         capture_output=True, text=True, check=True, timeout=seconds + 60,
     ).stdout  # fmt: skip
-    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}
+    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+              "requests": int(re.search(r"(\d+) requests in", out).group(1))}  # fmt: skip
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
     result["non_2xx"] = int(bad.group(1)) if bad else 0
@@ -152,15 +161,19 @@ def wrk(base: str, script: Path, seconds: int, connections: int) -> dict[str, fl
 
 def measure(server: Gunicorn, name: str, method: str, paths: list[str], bodies: list[str] | None,
             args: argparse.Namespace, folder: Path) -> dict[str, Any]:  # fmt: skip
-    """Full-speed throughput, then latency at half of it (wrk pacing each connection)."""
+    """Full-speed throughput and the workers' CPU per request (steadier than throughput on a busy
+    machine), then latency at half of that throughput (wrk pacing each connection)."""
     warm = lua_script(folder, method, paths, bodies, None)
     wrk(server.base, warm, 2, args.connections)
+    cpu = server.cpu_seconds()
     full = wrk(server.base, warm, args.seconds, args.connections)
+    cpu_us = (server.cpu_seconds() - cpu) / full["requests"] * 1e6
     half_rate = full["rps"] / 2
     delay = 1000 * args.connections / half_rate
     paced = wrk(server.base, lua_script(folder, method, paths, bodies, delay), args.seconds,
                 args.connections)  # fmt: skip
-    return {"endpoint": name, "rps": full["rps"], "errors": full["non_2xx"],
+    return {"endpoint": name, "rps": full["rps"], "cpu_us_per_request": round(cpu_us),
+            "errors": full["non_2xx"],
             "half_load_rps": paced["rps"], "p50_ms": paced.get("p50_ms"),
             "p99_ms": paced.get("p99_ms"), "half_errors": paced["non_2xx"]}  # fmt: skip
 
@@ -216,6 +229,7 @@ def main() -> None:
         shutil.rmtree(folder, ignore_errors=True)
     for row in rows:
         row["vs_bare"] = round(row["rps"] / rows[0]["rps"], 3)
+        row["cpu_vs_bare"] = round(rows[0]["cpu_us_per_request"] / row["cpu_us_per_request"], 3)
     print_table(rows)
     print_table(memory["workers"])
     settings = {k: getattr(args, k) for k in ("workers", "worker_class", "threads", "preload",
