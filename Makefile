@@ -14,7 +14,7 @@ install: $(STAMP)
 
 run: install
 	@test -f $(DEMO)/shop/events.parquet || $(VENV)/bin/recsys generate --out $(DEMO)/shop --users 5000 --items 2000 --events 300000 --seed 7
-	$(VENV)/bin/recsys train --events $(DEMO)/shop/events.parquet --catalogue $(DEMO)/shop/catalogue.csv --models $(DEMO)/models
+	RECSYS_DATABASE_URL=sqlite:///$(DEMO)/recsys.db $(VENV)/bin/recsys train --events $(DEMO)/shop/events.parquet --catalogue $(DEMO)/shop/catalogue.csv --models $(DEMO)/models
 	RECSYS_MODELS=$(DEMO)/models RECSYS_DATABASE_URL=sqlite:///$(DEMO)/recsys.db $(VENV)/bin/recsys serve --models $(DEMO)/models --host 127.0.0.1 --port 8000
 
 test: install
