@@ -190,7 +190,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--worker-class", default="gthread", choices=("gthread", "sync"))
     parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument("--preload", action="store_true")
+    parser.add_argument("--no-preload", dest="preload", action="store_false")
     parser.add_argument("--out", help="JSON file (default benchmarks/results/server.json)")
     args = parser.parse_args()
 

@@ -1,8 +1,10 @@
 """Production settings: gunicorn -c serving/gunicorn.conf.py "serving:create_app()"
 
 Two gthread workers suit a 2-core machine (benchmarks/bench_server.py measured the choices). The
-model arrays are memory-mapped, so workers share them without --preload. Metrics from all workers
-are summed through $PROMETHEUS_MULTIPROC_DIR, which must be set before the app is imported.
+app is preloaded: the master loads the bundle once and the workers share it copy-on-write (the
+model arrays are memory-mapped, shared either way); threads, connections and metric files are
+made per worker after the fork. RECSYS_PRELOAD=0 loads the app in each worker instead. Metrics
+from all workers are summed through $PROMETHEUS_MULTIPROC_DIR, set before the app is imported.
 """
 
 import os
@@ -12,7 +14,7 @@ bind = os.environ.get("RECSYS_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("RECSYS_WORKERS", "2"))
 worker_class = os.environ.get("RECSYS_WORKER_CLASS", "gthread")
 threads = int(os.environ.get("RECSYS_THREADS", "4"))
-preload_app = os.environ.get("RECSYS_PRELOAD", "0") == "1"
+preload_app = os.environ.get("RECSYS_PRELOAD", "1") == "1"
 keepalive = 5
 accesslog = None  # the app writes one JSON line per request itself
 

@@ -230,6 +230,8 @@ def test_users_split_skips_models_without_fold_in(shop):
         (["--k", "ten"], "--k"),
         (["--models", "nope"], "unknown model 'nope'"),
         (["--relevant", ","], "--relevant"),
+        (["--split", "users", "--holdout", "1.5"], "--holdout"),
+        (["--last", "0"], "--last"),
     ],
 )
 def test_bad_arguments_are_one_line_exit_2(shop, tmp_path, capsys, arguments, message):

@@ -137,3 +137,24 @@ def test_a_process_starting_on_a_damaged_bundle_serves_the_newest_good_one(
     set_current(models, "zz-damaged")
     client = make_app(models, tmp_path).test_client()
     assert client.get("/readyz").json["version"] == good
+
+
+def test_experiment_variants_choose_the_model_and_are_named(
+    models_dir: Path, tmp_path: Path, user: str
+) -> None:
+    experiment = {"name": "home", "placements": ["recommendations"], "salt": "s",
+                  "variants": [{"name": "pop", "model": "popular", "share": 1.0},
+                               {"name": "als", "model": "als", "share": 0.0}]}  # fmt: skip
+    app = create_app(
+        {
+            "models_dir": models_dir,
+            "database_url": f"sqlite:///{tmp_path / 'events.db'}",
+            "watch": False,
+            "config": {"experiments": [experiment]},
+        }
+    )
+    body = app.test_client().get(f"/v1/users/{user}/recommendations?n=3").json
+    assert (body["experiment"], body["variant"]) == ("home", "pop")
+    assert body["model"].startswith(("popular@", "blend:popular@"))
+    listed = app.test_client().get("/v1/experiments").json
+    assert [e["name"] for e in listed["experiments"]] == ["home"]

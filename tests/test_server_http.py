@@ -169,6 +169,21 @@ def test_every_endpoint_answers_its_happy_path(server: Server) -> None:
     assert "recsys_model_version" in text and "recsys_fallbacks_total" in text
 
 
+def test_every_response_is_recorded_for_attribution(server: Server) -> None:
+    _, body = server.call("GET", f"/v1/users/{server.user}/recommendations?n=3")
+    store = open_store(server.database_url)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        served = store.served_table().to_pylist()
+        found = [row for row in served if row["request_id"] == body["request_id"]]
+        if found:
+            break
+        time.sleep(0.1)
+    store.close()
+    assert found and found[0]["item_ids"] == [item["item_id"] for item in body["items"]]
+    assert found[0]["placement"] == "recommendations" and found[0]["model"] == body["model"]
+
+
 def test_unknown_users_and_items_fall_back_to_popular(server: Server) -> None:
     status, body = server.call("GET", "/v1/users/never-seen/recommendations?n=3&category=pets")
     assert status == 200 and body["model"] == "fallback:popular"

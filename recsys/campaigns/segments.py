@@ -100,7 +100,8 @@ def order_keys(events: Events, bought: np.ndarray, users: np.ndarray) -> np.ndar
     if "order_id" in events.extra.column_names:
         orders = events.extra.column("order_id").filter(pa.array(bought)).combine_chunks()
         codes = np.asarray(orders.dictionary_encode().indices.to_numpy(zero_copy_only=False))
-        codes = np.where(np.asarray(orders.is_null().to_numpy(zero_copy_only=False)), -1, codes)
+        blank = pc.fill_null(pc.equal(orders, ""), True)  # CSV readers give "" for no order id
+        codes = np.where(np.asarray(blank.to_numpy(zero_copy_only=False)), -1, codes)
         fallback = events.timestamp[bought]
         codes = np.where(codes >= 0, codes, -1 - fallback)  # no order id: its own time
     else:

@@ -104,6 +104,7 @@ def coverage_vs_accuracy(report: dict) -> Figure:
         if x is not None and y is not None:
             axes.scatter([x], [y])
             axes.annotate(model, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    axes.margins(0.2)  # room for the labels of the outermost points
     axes.set_xlabel(f"catalogue coverage@{k}")
     axes.set_ylabel(report["primary"])
     axes.set_title("coverage vs accuracy")

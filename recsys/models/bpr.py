@@ -3,6 +3,7 @@ over implicit feedback. Only the fit differs from ALS; search, save and load are
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass
 from typing import ClassVar
@@ -14,6 +15,9 @@ from threadpoolctl import threadpool_limits
 
 from recsys.errors import ConfigError
 from recsys.models.vector import VectorModel
+
+MIN_STEPS = 1_000_000
+THREADED_FROM = 200_000  # nnz
 
 
 @dataclass(frozen=True)
@@ -47,18 +51,22 @@ class BPR(VectorModel):
     kind: ClassVar[str] = "bpr"
     Params: ClassVar[type] = BPRParams
 
-    def implicit_model(self) -> BayesianPersonalizedRanking:
+    def implicit_model(self, nnz: int = 0) -> BayesianPersonalizedRanking:
+        """implicit's BPR for a matrix of `nnz` entries: one epoch is nnz SGD steps, so a small
+        matrix gets more epochs, enough for MIN_STEPS (else it barely leaves its random start),
+        on one thread: there, starting threads every epoch costs more than the epoch itself."""
         p = self.params
         return BayesianPersonalizedRanking(
             factors=p.factors,
             learning_rate=p.learning_rate,
             regularization=p.regularization,
-            iterations=p.iterations,
+            iterations=max(p.iterations, math.ceil(MIN_STEPS / max(1, nnz))),
             random_state=p.seed,
+            num_threads=1 if nnz < THREADED_FROM else 0,
         )
 
     def _fit_factors(self, matrix: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
-        model = self.implicit_model()
+        model = self.implicit_model(matrix.nnz)
         with threadpool_limits(1, "blas"):  # implicit warns unless BLAS is single-threaded
             model.fit(matrix, show_progress=sys.stderr.isatty())
         return model.user_factors, model.item_factors

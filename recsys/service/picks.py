@@ -145,7 +145,7 @@ def n_blocked(allowed: np.ndarray | None, n_items: int) -> int:
 def popular(served: ServedBundle, query: Query, trending: bool = False) -> Picks:
     excluded = served.item_numbers(query.exclude)
     ranked = popular_ranked(served, served.allowed(query), excluded, query.n, trending)
-    return Picks(ranked, "trending" if trending else "popular")
+    return Picks(ranked, served.label("trending" if trending else "popular"))
 
 
 def similar_ranked(

@@ -24,14 +24,17 @@ def popular_ranked(
     """The `count` most popular items that pass the filters (and, given `context` items, share a
     category with one of them), with popular_in:<category> reasons. Walks the popularity order
     from the top, so a request touches a few hundred items, not the catalogue."""
-    order = popularity_order(served, trending)
     scores = (
         served.bundle.popularity.trending if trending else served.bundle.popularity.best_sellers
     )
+    if context is None:
+        order = popularity_order(served, trending)
+    else:
+        order = in_categories(served, trending, served.category_codes(context), scores)
     head = order[: 4 * count + len(excluded) + 64]
-    picked = passing(served, head, allowed, excluded, context)
+    picked = passing(head, allowed, excluded)
     if len(picked) < count and len(head) < len(order):
-        picked = passing(served, order, allowed, excluded, context)
+        picked = passing(order, allowed, excluded)
     picked = picked[:count]
     return Ranked(picked, scores[picked], [popular_reason(served, int(i)) for i in picked])
 
@@ -46,18 +49,27 @@ def popularity_order(served: ServedBundle, trending: bool) -> np.ndarray:
     return served.cache[key]
 
 
-def passing(
-    served: ServedBundle,
-    order: np.ndarray,
-    allowed: np.ndarray | None,
-    excluded: np.ndarray,
-    context: np.ndarray | None,
+def in_categories(
+    served: ServedBundle, trending: bool, codes: np.ndarray, scores: np.ndarray
 ) -> np.ndarray:
+    """The items of the categories `codes`, most popular first: slices of a per-bundle order
+    grouped by category (sorted once), merged."""
+    key = ("category_order", trending)
+    if key not in served.cache:
+        item_codes = served.item_category_codes
+        grouped = np.lexsort((-np.asarray(scores), item_codes))
+        starts = np.searchsorted(item_codes[grouped], np.arange(item_codes.max(initial=0) + 2))
+        served.cache[key] = grouped
+        served.cache[(key, "starts")] = starts
+    grouped, starts = served.cache[key], served.cache[(key, "starts")]
+    items = np.concatenate([grouped[starts[c] : starts[c + 1]] for c in codes.tolist()])
+    return items[np.argsort(-scores[items], kind="stable")]
+
+
+def passing(order: np.ndarray, allowed: np.ndarray | None, excluded: np.ndarray) -> np.ndarray:
     ok = np.ones(len(order), bool) if allowed is None else allowed[order]
     if len(excluded):
         ok &= ~member(order, excluded)
-    if context is not None:
-        ok &= served.shares_category(order, context)
     return order[ok]
 
 

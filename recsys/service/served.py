@@ -12,7 +12,6 @@ from recsys.bundle import Bundle
 from recsys.models.base import FoldIn
 from recsys.models.vector import VectorModel
 from recsys.service.query import Query
-from recsys.service.rerank import member
 
 T = TypeVar("T")
 MASK_CACHE = 512  # distinct (category, in_stock) filters kept per bundle
@@ -91,12 +90,14 @@ class ServedBundle:
         hits = np.flatnonzero((names == category) | np.char.startswith(names, category + "/"))
         return np.isin(self._codes, hits)
 
-    def shares_category(self, items: np.ndarray, context: np.ndarray) -> np.ndarray:
-        """Per item of `items`, whether it shares a category (the full path) with one of
-        `context`."""
-        if self.categories is None:
-            return np.zeros(len(items), bool)
-        return member(self._codes[items], np.unique(self._codes[context]))
+    @property
+    def item_category_codes(self) -> np.ndarray:
+        """Per item, the number of its category (full path) among the catalogue's categories."""
+        return self._codes
+
+    def category_codes(self, items: np.ndarray) -> np.ndarray:
+        """The distinct category numbers of `items`."""
+        return np.unique(self._codes[items])
 
     def norms(self, model: VectorModel) -> np.ndarray:
         """Lengths of the model's item vectors (for cosine of a few items), once per bundle."""

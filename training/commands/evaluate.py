@@ -65,6 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     config = with_relevant(load_config(args.config), args.relevant)
     ks = parse_ks(args.k)
+    check_numbers(args)
     models = resolve_models(split_names(args.models), config)
     say = status()
     known = tuple(dict.fromkeys([*config.events.weights, *config.events.relevant]))
@@ -120,6 +121,17 @@ def parse_ks(text: str) -> list[int]:
     if not ks or min(ks) < 1 or max(ks) > 1000:
         raise ParameterError("--k", f"expected integers between 1 and 1000, got {text!r}")
     return sorted(set(ks))
+
+
+def check_numbers(args: argparse.Namespace) -> None:
+    """Range checks named by the flag a user typed."""
+    shares = {"--test-fraction": args.test_fraction, "--holdout": args.holdout}
+    for flag, value in shares.items():
+        if not 0 < value < 1:
+            raise ParameterError(flag, f"must be between 0 and 1 (exclusive), got {value}")
+    for flag, value in {"--last": args.last, "--resamples": args.resamples}.items():
+        if value < 1:
+            raise ParameterError(flag, f"must be >= 1, got {value}")
 
 
 def make_split(
