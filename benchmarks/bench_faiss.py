@@ -68,9 +68,14 @@ def measure(
     _, found = index.ann_search(queries, K)
     batch_s = time.perf_counter() - start
     hits = sum(len(set(f) & set(t)) for f, t in zip(found, truth, strict=True))
-    return {"build_s": round(build_s, 2), "recall@10": round(hits / truth.size, 4),
-            "query_ms": round(ours_ms, 3), "raw_faiss_ms": round(raw_ms, 3),
-            "ratio": round(ours_ms / raw_ms, 2), "batch_qps": round(len(queries) / batch_s)}
+    return {
+        "build_s": round(build_s, 2),
+        "recall@10": round(hits / truth.size, 4),
+        "query_ms": round(ours_ms, 3),
+        "raw_faiss_ms": round(raw_ms, 3),
+        "ratio": round(ours_ms / raw_ms, 2),
+        "batch_qps": round(len(queries) / batch_s),
+    }
 
 
 def frontier(rows: list[dict[str, object]]) -> None:
@@ -102,8 +107,12 @@ def main() -> None:
         size_rows = []
         for factory in ("Flat", "HNSW32", f"IVF{ivf_lists(n_items)},Flat"):
             print(f"{n_items:,} items: {factory} ...", flush=True)
-            row = {"items": n_items, "factory": factory, "auto": factory == auto,
-                   **measure(items, queries, truth, factory, args.singles, args.threads)}
+            row = {
+                "items": n_items,
+                "factory": factory,
+                "auto": factory == auto,
+                **measure(items, queries, truth, factory, args.singles, args.threads),
+            }
             size_rows.append(row)
         frontier(size_rows)
         rows += size_rows

@@ -32,12 +32,19 @@ def bare_calls(config: Config) -> dict[str, Callable[[sp.csr_matrix], object]]:
     als, bpr, bm25 = (build_model(k, config.models[k]).params for k in ("als", "bpr", "bm25"))
     return {
         "als": lambda m: AlternatingLeastSquares(
-            factors=als.factors, regularization=als.regularization, alpha=als.alpha,
-            iterations=als.iterations, calculate_training_loss=False, random_state=als.seed,
+            factors=als.factors,
+            regularization=als.regularization,
+            alpha=als.alpha,
+            iterations=als.iterations,
+            calculate_training_loss=False,
+            random_state=als.seed,
         ).fit(m, show_progress=False),
         "bpr": lambda m: BayesianPersonalizedRanking(
-            factors=bpr.factors, learning_rate=bpr.learning_rate,
-            regularization=bpr.regularization, iterations=bpr.iterations, random_state=bpr.seed,
+            factors=bpr.factors,
+            learning_rate=bpr.learning_rate,
+            regularization=bpr.regularization,
+            iterations=bpr.iterations,
+            random_state=bpr.seed,
         ).fit(m, show_progress=False),
         "bm25": lambda m: knn.BM25Recommender(K=bm25.K, K1=bm25.K1, B=bm25.B).fit(
             m, show_progress=False
@@ -77,9 +84,15 @@ def main() -> None:
         model = build_model(kind, config.models[kind])
         ours = seconds(lambda model=model: model.fit(interactions))
         raw = seconds(lambda kind=kind: bare[kind](matrix))
-        rows.append({"model": kind, "params": str(config.models[kind].params or "defaults"),
-                     "recsys_s": round(ours, 2), "bare_implicit_s": round(raw, 2),
-                     "ratio": round(ours / raw, 2)})
+        rows.append(
+            {
+                "model": kind,
+                "params": str(config.models[kind].params or "defaults"),
+                "recsys_s": round(ours, 2),
+                "bare_implicit_s": round(raw, 2),
+                "ratio": round(ours / raw, 2),
+            }
+        )
         print_table(rows[-1:])
     shape = {"users": matrix.shape[0], "items": matrix.shape[1], "nnz": matrix.nnz}
     print(f"{args.events:,} events -> {shape}")

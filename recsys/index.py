@@ -96,17 +96,20 @@ class VectorIndex:
         return ids, scores
 
     def ann_search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The index's own top-k (scores as inner products, ids int64, -1 for none): no
-        exclusions, no refill."""
+        """The index's own top-k candidates (ids int64, -1 for none), scored by their exact inner
+        products and sorted by them: quantised or hashed indexes only approximate the scores,
+        augmented ones give L2 distances. No exclusions, no refill."""
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
-        if not self.augmented:
-            scores, ids = self.index.search(queries, k)
-            return scores, ids.astype(np.int64)
-        zeros = np.zeros((len(queries), 1), np.float32)
-        _, ids = self.index.search(np.hstack([queries, zeros]), k)
+        if self.augmented:
+            zeros = np.zeros((len(queries), 1), np.float32)
+            _, ids = self.index.search(np.hstack([queries, zeros]), k)
+        else:
+            _, ids = self.index.search(queries, k)
         found = np.asarray(self.vectors)[np.maximum(ids, 0)]
-        scores = np.einsum("qkd,qd->qk", found, queries)
-        return np.where(ids >= 0, scores, -np.inf).astype(np.float32), ids.astype(np.int64)
+        scores = np.where(ids >= 0, np.einsum("qkd,qd->qk", found, queries), -np.inf)
+        order = np.argsort(-scores, axis=1, kind="stable")
+        ids = np.take_along_axis(ids, order, axis=1).astype(np.int64)
+        return np.take_along_axis(scores, order, axis=1).astype(np.float32), ids
 
     def exact_search(
         self, queries: np.ndarray, n: int, exclude: sp.csr_matrix | None = None

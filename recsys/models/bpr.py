@@ -23,8 +23,8 @@ THREADED_FROM = 200_000  # nnz
 @dataclass(frozen=True)
 class BPRParams:
     factors: int = 64
-    learning_rate: float = 0.005
-    regularization: float = 0.05
+    learning_rate: float = 0.01
+    regularization: float = 0.01
     iterations: int = 100
     seed: int = 0
 
