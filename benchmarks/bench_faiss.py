@@ -105,7 +105,7 @@ def main() -> None:
         _, truth = faiss.knn(queries, items, K, metric=faiss.METRIC_INNER_PRODUCT)
         auto = resolve_factory("auto", n_items)
         size_rows = []
-        for factory in ("Flat", "HNSW32", f"IVF{ivf_lists(n_items)},Flat"):
+        for factory in ("Flat", f"IVF{ivf_lists(n_items)},Flat", "HNSW32"):
             print(f"{n_items:,} items: {factory} ...", flush=True)
             row = {
                 "items": n_items,
@@ -114,11 +114,12 @@ def main() -> None:
                 **measure(items, queries, truth, factory, args.singles, args.threads),
             }
             size_rows.append(row)
+            print_table([row])
         frontier(size_rows)
         rows += size_rows
+        payload = {"dim": DIM, "k": K, "queries": args.queries, "threads": args.threads}
+        write_json("faiss", {**payload, "rows": rows}, args.out_json)  # each size as it ends
     print_table(rows)
-    payload = {"dim": DIM, "k": K, "queries": args.queries, "threads": args.threads, "rows": rows}
-    write_json("faiss", payload, args.out_json)
 
 
 if __name__ == "__main__":
