@@ -1,10 +1,31 @@
-"""recsys: recommendations for online shops. The API that trainer, server and notebooks share."""
+"""recsys: recommendations for online shops. The API that trainer, server and notebooks share.
 
-from recsys.bundle import Bundle
-from recsys.config import Config, load_config
-from recsys.data import Catalogue, Events, Interactions, Vocabulary, load_catalogue, load_events
-from recsys.errors import RecsysError
-from recsys.models import Recommender, build_model
+Names are imported on first use, so that `import recsys.errors` (the CLI, the server) stays cheap.
+"""
 
-__all__ = ["Bundle", "Catalogue", "Config", "Events", "Interactions", "Recommender", "RecsysError",
-           "Vocabulary", "build_model", "load_catalogue", "load_config", "load_events"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Bundle": "recsys.bundle",
+    "Catalogue": "recsys.data",
+    "Config": "recsys.config",
+    "Events": "recsys.data",
+    "Interactions": "recsys.data",
+    "Recommender": "recsys.models",
+    "RecsysError": "recsys.errors",
+    "Vocabulary": "recsys.data",
+    "build_model": "recsys.models",
+    "load_catalogue": "recsys.data",
+    "load_config": "recsys.config",
+    "load_events": "recsys.data",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'recsys' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -23,7 +23,7 @@ from serving import events_api, experiments_api, ops, picks_api
 from serving.activity import ActivityMap
 from serving.http import register_errors
 from serving.observe import Metrics, register_observers, setup_access_log
-from serving.resources import Resources
+from serving.resources import Resources, check_experiments
 from serving.settings import load_settings
 from serving.state import BundleHolder, ProcessLocal, ServedLog, Watcher
 
@@ -44,6 +44,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     metrics = Metrics()
     store = open_store(settings.database_url)
     experiments = Experiments.from_config(settings.config.experiments)
+    check_experiments(experiments)
     holder = BundleHolder(settings.models_dir, metrics.set_version)
     watcher = Watcher(holder, server.watch_seconds if settings.watch else 0)
     served_log = ServedLog(store, settings.served_log, metrics.served_dropped.inc)

@@ -29,7 +29,8 @@ class ActivityMap:
     def __init__(self, path: Path, store: EventStore) -> None:
         if not path.is_file():
             build(path, store)
-        self.slots = np.memmap(path, dtype=np.uint8, mode="r+", shape=(SLOTS,))
+        # a plain view of the shared mapping: np.memmap's indexing is several times slower
+        self.slots = np.memmap(path, dtype=np.uint8, mode="r+", shape=(SLOTS,)).view(np.ndarray)
 
     @classmethod
     def for_store(cls, url: str, store: EventStore) -> ActivityMap | None:

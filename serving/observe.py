@@ -12,6 +12,7 @@ import random
 import re
 import sys
 import time
+from typing import Any
 
 from flask import Flask, Response, g, request
 from prometheus_client import (
@@ -60,6 +61,17 @@ class Metrics:
         self.reloads = Counter(
             "recsys_reloads", "Bundle reloads by outcome", ["outcome"], registry=self.registry
         )
+        self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
+
+    def observe(self, endpoint: str, status: int, seconds: float) -> None:
+        """Counts a request and its latency (labelled children looked up once per label set)."""
+        key = (endpoint, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (self.requests.labels(endpoint, str(status)), self.latency.labels(endpoint))
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def set_version(self, old: str | None, served: ServedBundle) -> None:
         if old is not None and old != served.version:
@@ -75,14 +87,34 @@ class Metrics:
         return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
 
 
+class OwnHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The access log's handler when recsys set it up: lines are written straight to the stream
+    (a LogRecord per request, with its caller lookup, cost more than the rest of the line)."""
+
+    def write_line(self, line: str) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            self.stream.write(line + "\n")
+            self.stream.flush()
+
+
 def setup_access_log() -> None:
     """One JSON object per line on stderr, unless the host application configured the logger."""
     if not access_log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = OwnHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(message)s"))
         access_log.addHandler(handler)
         access_log.setLevel(logging.INFO)
         access_log.propagate = False
+
+
+def write_access(line: str) -> None:
+    """`line` to the access log: straight to recsys's own handler, else through logging."""
+    handlers = access_log.handlers
+    if len(handlers) == 1 and type(handlers[0]) is OwnHandler and not access_log.filters:
+        if access_log.isEnabledFor(logging.INFO):
+            handlers[0].write_line(line)
+    elif access_log.isEnabledFor(logging.INFO):
+        access_log.info(line)
 
 
 def register_observers(app: Flask, metrics: Metrics, cors_origins: tuple[str, ...]) -> None:
@@ -96,27 +128,22 @@ def register_observers(app: Flask, metrics: Metrics, cors_origins: tuple[str, ..
     def finish(response: Response) -> Response:
         endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
         seconds = time.perf_counter() - g.get("started", time.perf_counter())
-        metrics.requests.labels(endpoint, str(response.status_code)).inc()
-        metrics.latency.labels(endpoint).observe(seconds)
+        metrics.observe(endpoint, response.status_code, seconds)
         request_id = g.get("request_id", "")
         response.headers["X-Request-ID"] = request_id
-        allow_cors(response, cors_origins)
-        if access_log.isEnabledFor(logging.INFO):
-            access_log.info(
-                json.dumps(
-                    {
-                        "ts": round(time.time(), 3),
-                        "request_id": request_id,
-                        "method": request.method,
-                        "path": request.path,
-                        "endpoint": endpoint,
-                        "status": response.status_code,
-                        "ms": round(seconds * 1000, 2),
-                        "model": g.get("model"),
-                    },
-                    ensure_ascii=False,
-                )
-            )
+        if cors_origins:
+            allow_cors(response, cors_origins)
+        fields = {
+            "ts": round(time.time(), 3),
+            "request_id": request_id,
+            "method": request.method,
+            "path": request.path,
+            "endpoint": endpoint,
+            "status": response.status_code,
+            "ms": round(seconds * 1000, 2),
+            "model": g.get("model"),
+        }
+        write_access(json.dumps(fields, ensure_ascii=False))
         return response
 
 

@@ -10,7 +10,7 @@ from flask import Blueprint, g, request
 from recsys import service
 from recsys.errors import ParameterError
 from serving.http import body_ids, body_text, json_body, parse_query, path_id
-from serving.resources import assign, model_for, picks_body, resources, tuned
+from serving.resources import assign, picks_body, ranked_picks, resources, tuned
 
 bp = Blueprint("picks", __name__)
 ANONYMOUS = "anonymous"
@@ -25,9 +25,10 @@ def user_recommendations(user_id: str) -> dict[str, Any]:
     served = resources().holder.served
     assignment = assign("recommendations", user_id, query, served)
     fresh, forgotten = user_activity(user_id, served.bundle.users)
-    picks = service.for_user(
-        served, user_id, tuned(query, assignment), model_for(assignment, served), fresh, forgotten
-    )
+    picks = ranked_picks(
+        assignment, served, query,
+        lambda model, asked: service.for_user(served, user_id, asked, model, fresh, forgotten),
+    )  # fmt: skip
     return picks_body("recommendations", picks, served, assignment, user_id)
 
 
@@ -38,9 +39,10 @@ def similar_items(item_id: str) -> dict[str, Any]:
     query = parse_query(request.args)
     served = resources().holder.served
     assignment = assign("similar", item_id, query, served)
-    picks = service.similar(
-        served, item_id, tuned(query, assignment), model_for(assignment, served)
-    )
+    picks = ranked_picks(
+        assignment, served, query,
+        lambda model, asked: service.similar(served, item_id, asked, model),
+    )  # fmt: skip
     return picks_body("similar", picks, served, assignment, None)
 
 
@@ -64,9 +66,10 @@ def item_cross_sell(item_id: str) -> dict[str, Any]:
 def cross_sell_body(items: list[str], user_id: str | None, query: service.Query) -> dict[str, Any]:
     served = resources().holder.served
     assignment = assign("cross-sell", user_id or ",".join(items[:1]) or ANONYMOUS, query, served)
-    picks = service.cross_sell(
-        served, items, tuned(query, assignment), model_for(assignment, served)
-    )
+    picks = ranked_picks(
+        assignment, served, query,
+        lambda model, asked: service.cross_sell(served, items, asked, model),
+    )  # fmt: skip
     return picks_body("cross-sell", picks, served, assignment, user_id)
 
 
@@ -108,9 +111,11 @@ def batch() -> dict[str, Any]:
     for user_id in user_ids:
         assignment = assign("batch", user_id, query, served)
         fresh, forgotten = user_activity(user_id, served.bundle.users)
-        picks = service.for_user(
-            served, user_id, tuned(query, assignment), model_for(assignment, served), fresh,
-            forgotten,
+        picks = ranked_picks(
+            assignment, served, query,
+            lambda model, asked, user_id=user_id, fresh=fresh, forgotten=forgotten: (
+                service.for_user(served, user_id, asked, model, fresh, forgotten)
+            ),
         )  # fmt: skip
         body = picks_body("batch", picks, served, assignment, user_id)
         results.append({"user_id": user_id, **body})

@@ -4,20 +4,27 @@ the API key check."""
 from __future__ import annotations
 
 import hmac
+import json
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from flask import current_app, g, request
 from werkzeug.exceptions import HTTPException
 
+from recsys.errors import ConfigError
 from recsys.eventstore import EventStore
 from recsys.experiments import Assignment, Experiments, Visitor
 from recsys.service import Picks, Query, ServedBundle
+from recsys.service.mixed import interleaved
 from serving.activity import ActivityMap
 from serving.observe import Metrics
 from serving.settings import Settings
 from serving.state import BundleHolder, ProcessLocal, ServedLog
+
+log = logging.getLogger("recsys.server")
 
 
 class MissingKey(HTTPException):
@@ -40,6 +47,28 @@ class Resources:
     served_log: ServedLog
     threads: ProcessLocal
     activity: ActivityMap | None = None
+
+
+def check_experiments(experiments: Experiments) -> None:
+    """What the server cannot serve is refused at start-up, never silently replaced: a variant
+    naming a bundle version (the server serves one bundle: compare versions offline with
+    `recsys experiment simulate`, or put both models in one bundle). A `segment` audience is
+    accepted but admits nobody here: lifecycle segments are not known at serve time (logged)."""
+    for i, experiment in enumerate(experiments.experiments):
+        for j, variant in enumerate(experiment.variants):
+            if variant.bundle:
+                raise ConfigError(
+                    f"experiments[{i}].variants[{j}].bundle",
+                    f"the server serves one bundle and cannot serve version {variant.bundle!r} "
+                    "for one variant; train both models into one bundle and name them with "
+                    "`model`, or compare versions offline with `recsys experiment simulate`",
+                )
+        if experiment.segment:
+            log.warning(
+                '{"event": "experiment_segment_unknown", "experiment": %s, "segment": %s, '
+                '"reason": "segments are not known at serve time: nobody is admitted"}',
+                json.dumps(experiment.name), json.dumps(experiment.segment),
+            )  # fmt: skip
 
 
 def resources() -> Resources:
@@ -94,6 +123,24 @@ def tuned(query: Query, assignment: Assignment | None) -> Query:
     return replace(query, diversity=float(assignment.params["diversity"]))
 
 
+def ranked_picks(
+    assignment: Assignment | None,
+    served: ServedBundle,
+    query: Query,
+    rank: Callable[[str | None, Query], Picks],
+) -> Picks:
+    """rank(model, query) for the assigned variant; in an interleaving experiment both rankers'
+    picks merged by team draft, seeded with the request id."""
+    picks = rank(model_for(assignment, served), tuned(query, assignment))
+    rival = assignment.rival if assignment is not None else None
+    if rival is None:
+        return picks
+    other = rank(model_for(rival, served), tuned(query, rival))
+    experiment = resources().experiments.get(rival.experiment)
+    first = experiment.variants[0].name if experiment is not None else "A"
+    return interleaved(picks, other, query.n, g.request_id, (first, rival.variant))
+
+
 def picks_body(
     placement: str,
     picks: Picks,
@@ -117,8 +164,9 @@ def picks_body(
     experiment = assignment.experiment if assignment else None
     variant = assignment.variant if assignment else None
     found.served_log.put(
-        g.request_id, user_id, placement, experiment, variant, picks.model, item_ids, time.time()
-    )
+        g.request_id, user_id, placement, experiment, variant, picks.recorded or picks.model,
+        item_ids, time.time(),
+    )  # fmt: skip
     if picks.fallback:
         found.metrics.fallbacks.labels(placement, picks.fallback).inc()
     g.model = picks.model

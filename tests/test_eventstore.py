@@ -227,6 +227,17 @@ def test_served_responses_round_trip_by_experiment(store: EventStore) -> None:
     assert store.served_table().num_rows == 3
 
 
+def test_served_rows_written_in_one_batch_read_back_in_order(store: EventStore) -> None:
+    rows = [(f"r{i}", f"u{i % 3}", "recommendations", "home", "AB"[i % 2], "als@v1",
+             [f"i{i}", f"i{i + 1}"], 100.0 + i) for i in range(600)]  # fmt: skip
+    assert store.record_served_many([]) == 0
+    assert store.record_served_many(rows) == 600
+    table = store.served_table("home")
+    assert table.column("request_id").to_pylist() == [row[0] for row in rows]
+    assert table.to_pylist()[599]["item_ids"] == ["i599", "i600"]
+    assert table.column("variant").to_pylist()[:3] == ["A", "B", "A"]
+
+
 def test_schema_is_created_once_and_a_newer_one_refused(store_url: str) -> None:
     with open_store(store_url) as first:
         first.append([event("u", "i", 1)])

@@ -28,6 +28,13 @@ placements = ["recommendations"]
 salt = "e2e"
 variants = [ { name = "A", model = "als", share = 0.5 },
              { name = "B", model = "popular", share = 0.5 } ]
+
+[[experiments]]                      # after "home", so only ?experiment=mix reaches it
+name = "mix"
+mode = "interleave"
+placements = ["recommendations"]
+variants = [ { name = "als", model = "als", share = 1.0 },
+             { name = "pop", model = "popular", share = 0.0 } ]
 """
 
 
@@ -166,3 +173,29 @@ def test_command_errors_are_one_line(config_file: Path, capsys: pytest.CaptureFi
     bad.write_text('[[experiments]]\nname = "x"\nvariants = [ { name = "A", share = 2.0 } ]\n')
     assert main(["experiment", "report", "x", "--config", str(bad)]) == 2
     assert "experiments[0].variants[0].share" in capsys.readouterr().err
+
+
+def test_interleaving_merges_both_rankers_and_reports_the_preference(server: Server) -> None:
+    bundle = Bundle.load(server.models)
+    users = [bundle.users[i] for i in range(40, 60)]
+    clicks = []
+    for user in users:
+        status, body = server.call("GET", f"/v1/users/{user}/recommendations?n=6&experiment=mix")
+        assert status == 200 and (body["experiment"], body["variant"]) == ("mix", "interleaved")
+        assert body["model"].startswith("interleave:") and "popular@" in body["model"]
+        ids = [item["item_id"] for item in body["items"]]
+        assert len(ids) == 6 == len(set(ids))
+        clicks.append({"user_id": user, "item_id": ids[0], "event_type": "click",
+                       "request_id": body["request_id"]})  # fmt: skip
+    status, _ = server.call("POST", "/v1/events", {"events": clicks})
+    assert status == 202
+    deadline = time.monotonic() + 30
+    while True:
+        status, report = server.call("GET", "/v1/experiments/mix/report")
+        assert status == 200, report
+        if report["responses"] >= len(users) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert report["mode"] == "interleave" and report["responses"] == len(users)
+    # every response had one click, on its first item: each is decided, for one ranker
+    assert report["wins"]["als"] + report["wins"]["pop"] == len(users) and report["ties"] == 0

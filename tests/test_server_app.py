@@ -12,9 +12,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from recsys.bundle import Bundle
+from recsys.errors import ConfigError
+from recsys.eventstore import open_store
 from recsys.store import current_version, set_current
 from serving import create_app
 from serving.openapi import openapi_path
+from serving.state import ServedLog
 
 KEY = "k-in-process"
 
@@ -158,3 +161,35 @@ def test_experiment_variants_choose_the_model_and_are_named(
     assert body["model"].startswith(("popular@", "blend:popular@"))
     listed = app.test_client().get("/v1/experiments").json
     assert [e["name"] for e in listed["experiments"]] == ["home"]
+
+
+def test_bundle_version_variants_are_refused_and_segments_logged(
+    models_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    pinned = {"name": "old-vs-new", "variants": [{"name": "A", "model": "als", "share": 0.5},
+              {"name": "B", "bundle": "20250101T000000Z", "share": 0.5}]}  # fmt: skip
+    settings = {"models_dir": models_dir, "database_url": f"sqlite:///{tmp_path / 'e.db'}",
+                "watch": False}  # fmt: skip
+    with pytest.raises(ConfigError) as refused:
+        create_app({**settings, "config": {"experiments": [pinned]}})
+    assert refused.value.key == "experiments[0].variants[1].bundle"
+    vip = {"name": "vip", "segment": "champions",
+           "variants": [{"name": "A", "model": "als", "share": 0.5},
+                        {"name": "B", "model": "popular", "share": 0.5}]}  # fmt: skip
+    with caplog.at_level("WARNING", "recsys.server"):
+        app = create_app({**settings, "config": {"experiments": [vip]}})
+    assert "experiment_segment_unknown" in caplog.text
+    user = Bundle.load(models_dir).users[0]
+    body = app.test_client().get(f"/v1/users/{user}/recommendations?n=3").json
+    assert body["experiment"] is None
+
+
+def test_served_log_drains_in_batches_and_drops_beyond_its_bound(tmp_path: Path) -> None:
+    dropped = []
+    with open_store(f"sqlite:///{tmp_path / 'served.db'}") as store:
+        served = ServedLog(store, capacity=1200, on_drop=lambda: dropped.append(1), batch=500)
+        for i in range(1250):
+            served.put(f"r{i}", "u", "recommendations", None, None, "als@v", ["a"], float(i))
+        assert served.drain() == 1200 and len(dropped) == 50
+        assert store.served_table().column("request_id").to_pylist()[-1] == "r1199"
+        assert served.drain() == 0

@@ -30,19 +30,23 @@ class Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-def build_parser() -> Parser:
+def build_parser(argv: list[str]) -> Parser:
+    """Only the command being run is imported (start-up stays quick); `--help` lists them all."""
+    chosen = next((arg for arg in argv if not arg.startswith("-")), None)
     parser = Parser(prog="recsys", description="Recommendations for online shops.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for name, summary in COMMANDS.items():
         command = sub.add_parser(name, help=summary, description=summary)
-        module = importlib.import_module(f"training.commands.{name}")
-        module.add_arguments(command)
-        command.set_defaults(run=module.run)
+        if name == chosen:
+            module = importlib.import_module(f"training.commands.{name}")
+            module.add_arguments(command)
+            command.set_defaults(run=module.run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     try:
         return int(args.run(args) or 0)
     except RecsysError as exc:

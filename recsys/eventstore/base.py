@@ -27,6 +27,7 @@ from recsys.eventstore.schema import (
     IDLE_CONNECTIONS,
     IN_CHUNK,
     INSERT_EVENT,
+    INSERT_SERVED,
     SCHEMA,
     SCHEMA_VERSION,
     SERVED_SCHEMA,
@@ -264,19 +265,19 @@ class EventStore:
         item_ids: Sequence[str],
         timestamp: float,
     ) -> None:
-        row = (
-            request_id,
-            user_id,
-            placement,
-            experiment,
-            variant,
-            model,
-            json.dumps(list(item_ids)),
-            float(timestamp),
+        self.record_served_many(
+            [(request_id, user_id, placement, experiment, variant, model, item_ids, timestamp)]
         )
-        insert = f"INSERT INTO served ({served_columns()}) VALUES ({', '.join('?' * len(row))})"
+
+    def record_served_many(self, rows: Sequence[Sequence[Any]]) -> int:
+        """Records many responses in one transaction; each row holds record_served's arguments in
+        order. Returns how many were written."""
+        if not rows:
+            return 0
+        values = [(*row[:6], json.dumps(list(row[6])), float(row[7])) for row in rows]
         with self._transaction() as cursor:
-            cursor.execute(self._sql(insert), row)
+            cursor.executemany(self._sql(INSERT_SERVED), values)
+        return len(values)
 
     def served_table(self, experiment: str | None = None) -> pa.Table:
         """Recorded responses in time order, all or those of one experiment."""

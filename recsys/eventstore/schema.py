@@ -27,6 +27,9 @@ SERVED_FIELDS = (
     "item_ids",
     "timestamp",
 )
+SERVED_COLUMNS = ", ".join(f if f != "timestamp" else "ts" for f in SERVED_FIELDS)
+SERVED_MARKS = ", ".join("?" * len(SERVED_FIELDS))
+INSERT_SERVED = f"INSERT INTO served ({SERVED_COLUMNS}) VALUES ({SERVED_MARKS})"
 COLUMN_TYPES = {
     "timestamp": pa.float64(),
     "quantity": pa.int64(),
@@ -92,4 +95,4 @@ def event_row(event: IncomingEvent) -> tuple[Any, ...]:
 
 
 def served_columns() -> str:
-    return ", ".join(f if f != "timestamp" else "ts" for f in SERVED_FIELDS)
+    return SERVED_COLUMNS

@@ -98,9 +98,9 @@ def cross_sell_picks(
     if name is not None:
         model = served.bundle.models[name]
         row = sp.csr_matrix(
-            (np.ones(len(basket), np.float32), (np.zeros(len(basket), int), basket)),
+            (np.ones(len(basket), np.float32), basket.astype(np.int32), [0, len(basket)]),
             shape=(1, served.n_items),
-        )
+        )  # `basket` is sorted and unique, as CSR wants its row
         ids, scores, because = model.complements(row, wanted + len(excluded))
         reasons = [bought_with(served, int(b)) for b in because[0]]
         ranked = keep(Ranked(ids[0], scores[0], reasons), allowed, excluded)
@@ -192,6 +192,11 @@ def finish(
 
 
 def complements_model(served: ServedBundle, requested: str | None) -> str | None:
+    """The model answering cross-sell (looked up once per bundle: protocol checks are slow)."""
+    return served.memo(("complements", requested), lambda: find_complements(served, requested))
+
+
+def find_complements(served: ServedBundle, requested: str | None) -> str | None:
     models = served.bundle.models
     if requested is not None:
         return requested if isinstance(models.get(requested), Complements) else None

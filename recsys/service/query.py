@@ -77,3 +77,4 @@ class Picks:
     ranked: Ranked
     model: str
     fallback: str | None = None  # the fallback taken, for metrics ("popular", "similar_items")
+    recorded: str | None = None  # the model label stored with the response, when not `model`

@@ -10,7 +10,7 @@ from recsys.models.base import FoldIn
 from recsys.models.vector import VectorModel
 from recsys.service.popular import popular_ranked
 from recsys.service.query import Ranked
-from recsys.service.rerank import keep, score_all
+from recsys.service.rerank import keep, member, score_all
 from recsys.service.served import ServedBundle
 
 BLEND_BELOW = 5  # users with fewer distinct items get personalised picks blended with popular ones
@@ -99,10 +99,9 @@ def vector_ranked(
     fresh events moved the user's vector."""
     candidates = model.candidates
     if not fresh_changed and user is not None and candidates is not None:
-        pool = np.asarray(candidates[user], np.int64)
-        ranked = keep(Ranked(pool, model.item_factors[pool] @ vector), allowed, excluded)
-        if len(ranked) >= wanted:
-            return ranked.take(np.arange(wanted))
+        chosen = first_passing(candidates[user], allowed, excluded, wanted)
+        if len(chosen) >= wanted:
+            return Ranked(chosen, model.item_factors[chosen] @ vector)
     if allowed is None:
         exclude = sp.csr_matrix(
             (np.ones(len(excluded), np.float32), (np.zeros(len(excluded), int), excluded)),
@@ -111,6 +110,19 @@ def vector_ranked(
         ids, scores = model.recommend_vectors(vector[None, :], wanted, exclude)
         return Ranked(ids[0], scores[0]).valid()
     return score_all(vector, model.item_factors, allowed, excluded, wanted)
+
+
+def first_passing(
+    pool: np.ndarray, allowed: np.ndarray | None, excluded: np.ndarray, count: int
+) -> np.ndarray:
+    """The first `count` items of a best-first candidate row that pass the filters (-1 padding
+    dropped): only those get scored."""
+    ok = pool >= 0
+    if allowed is not None:
+        ok &= allowed[pool]
+    if len(excluded):
+        ok &= ~member(pool, excluded)
+    return pool[ok][:count].astype(np.int64)
 
 
 def similar_to(
@@ -124,10 +136,9 @@ def similar_to(
     if not len(items) or not len(picks):
         return [None] * len(picks)
     history = items[np.argsort(-weights, kind="stable")[:REASON_HISTORY]]
-    norms = served.norms(model)
-    similarity = (model.item_factors[picks] @ model.item_factors[history].T) / np.outer(
-        norms[picks], norms[history]
-    )
+    # cosine up to a per-pick factor, which the argmax over the history ignores
+    similarity = model.item_factors[picks] @ model.item_factors[history].T
+    similarity /= served.norms(model)[history]
     names = served.item_names
     return [f"similar_to:{names[i]}" for i in history[np.argmax(similarity, axis=1)].tolist()]
 

@@ -69,22 +69,18 @@ def validation_split(
         target = np.ones(len(events), bool)
     if len(events) and events.timestamp.min() < events.timestamp.max():
         return newest_per_user(events, target, share)
+    rows = np.flatnonzero(target)
+    keys = np.random.default_rng(seed).random(len(rows))
     held = np.zeros(len(events), bool)
-    held[per_user_sample(events.user, np.flatnonzero(target), share, seed)] = True
+    held[first_share(events.user, rows, keys, share)] = True
     return finish(events, ~held, held, RANDOM)
 
 
 def newest_per_user(events: Events, target: np.ndarray, share: float) -> ValidationSplit:
-    """Each user's newest `share` of relevant events (at least one, when the user has two or
-    more) is held out; that user's events from the first held-out moment on are not trained on."""
+    """Each user's newest `share` of relevant events is held out; that user's events from the
+    first held-out moment on are not trained on."""
     rows = np.flatnonzero(target)
-    order = rows[np.lexsort((-events.timestamp[rows], events.user[rows]))]  # newest first
-    owner = events.user[order]
-    counts = np.bincount(owner, minlength=len(events.users))
-    first = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    position = np.arange(len(order)) - first[owner]
-    wanted = np.where(counts >= 2, np.maximum(np.round(share * counts), 1), 0)
-    held_rows = order[position < wanted[owner]]
+    held_rows = first_share(events.user, rows, -events.timestamp[rows], share)
     cutoff = np.full(len(events.users), np.iinfo(np.int64).max)
     np.minimum.at(cutoff, events.user[held_rows], events.timestamp[held_rows])
     train = events.timestamp < cutoff[events.user]
@@ -93,15 +89,16 @@ def newest_per_user(events: Events, target: np.ndarray, share: float) -> Validat
     return finish(events, train, held, TEMPORAL)
 
 
-def per_user_sample(users: np.ndarray, rows: np.ndarray, share: float, seed: int) -> np.ndarray:
-    """A seeded random `share` (rounded) of each user's `rows`."""
-    rng = np.random.default_rng(seed)
-    order = rows[np.lexsort((rng.random(len(rows)), users[rows]))]
+def first_share(users: np.ndarray, rows: np.ndarray, keys: np.ndarray, share: float) -> np.ndarray:
+    """Of each user's `rows` ordered by `keys`, the first `share` (rounded; at least one when the
+    user has two or more, none of a single one, which would leave nothing to learn from)."""
+    order = rows[np.lexsort((keys, users[rows]))]
     owner = users[order]
     counts = np.bincount(owner)
     first = np.concatenate([[0], np.cumsum(counts)[:-1]])
     position = np.arange(len(order)) - first[owner]
-    return order[position < np.round(share * counts[owner])]
+    wanted = np.where(counts >= 2, np.maximum(np.round(share * counts), 1), 0)
+    return order[position < wanted[owner]]
 
 
 def finish(events: Events, train: np.ndarray, held: np.ndarray, method: str) -> ValidationSplit:

@@ -1,0 +1,26 @@
+"""Team-draft interleaving of two rankers' picks into one list (issue 5, mode = "interleave")."""
+
+from __future__ import annotations
+
+from recsys.experiments.interleave import team_draft, teams_label
+from recsys.service.query import Picks, Ranked
+
+INTERLEAVED_PREFIX = "interleave:"
+
+
+def interleaved(first: Picks, second: Picks, n: int, seed: str, names: tuple[str, str]) -> Picks:
+    """The two rankings merged by team draft (deterministic for a `seed`: the request id). Each
+    item keeps its own ranker's score and reason; `recorded` holds the teams label
+    ("teams:A,B,B,A") that the interleaving report credits clicks with."""
+    sources = (first.ranked, second.ranked)
+    ids, teams = team_draft(sources[0].ids.tolist(), sources[1].ids.tolist(), n, seed)
+    where = [{item: p for p, item in enumerate(s.ids.tolist())} for s in sources]
+    positions = [where[team][item] for item, team in zip(ids, teams, strict=True)]
+    scores = [float(sources[t].scores[p]) for t, p in zip(teams, positions, strict=True)]
+    reasons = [sources[t].reasons[p] for t, p in zip(teams, positions, strict=True)]
+    return Picks(
+        Ranked(ids, scores, reasons),
+        f"{INTERLEAVED_PREFIX}{first.model}|{second.model}",
+        first.fallback or second.fallback,
+        recorded=teams_label(teams, names),
+    )
