@@ -3,6 +3,10 @@ then p50/p99 latency at half that throughput, next to a bare Flask endpoint retu
 list served by the same gunicorn settings in the same run. Load comes from wrk on loopback; each
 run is bounded in time. Also memory per worker (RSS and PSS from /proc/<pid>/smaps_rollup).
 
+"recommendations" and "cross-sell" cycle through 2,000 users / items, so after its first answer a
+worker serves them from its per-bundle memo (returning visitors); "recs, new users" asks for a
+different user each request (sampled from up to --new-users), the path a first visit takes.
+
     .venv/bin/python -m benchmarks.bench_server --items 100000 --seconds 8
 """
 
@@ -191,6 +195,12 @@ def main() -> None:
     parser.add_argument("--worker-class", default="gthread", choices=("gthread", "sync"))
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--no-preload", dest="preload", action="store_false")
+    parser.add_argument(
+        "--new-users",
+        type=int,
+        default=40_000,
+        help="users for the uncached row (more than it sends requests)",
+    )
     parser.add_argument("--out", help="JSON file (default benchmarks/results/server.json)")
     args = parser.parse_args()
 
@@ -200,7 +210,9 @@ def main() -> None:
 
     bundle = Bundle.load(models)
     rng = random.Random(0)
-    users = [bundle.users[i] for i in rng.sample(range(len(bundle.users)), 2000)]
+    sampled = rng.sample(range(len(bundle.users)), min(len(bundle.users), 2000 + args.new_users))
+    users = [bundle.users[i] for i in sampled[:2000]]
+    new_users = [bundle.users[i] for i in sampled[2000:]]
     items = [bundle.items[i] for i in rng.sample(range(len(bundle.items)), 2000)]
     del bundle
     folder = Path(tempfile.mkdtemp(prefix="bench-server-"))
@@ -216,6 +228,9 @@ def main() -> None:
         server.wait("/readyz")
         recs = [f"/v1/users/{u}/recommendations?n=10" for u in users]
         rows.append(measure(server, "recommendations", "GET", recs, None, args, folder))
+        # every request a user not asked for before: the server's per-user memo never answers
+        fresh = [f"/v1/users/{u}/recommendations?n=10" for u in new_users]
+        rows.append(measure(server, "recs, new users", "GET", fresh, None, args, folder))
         bodies = [json.dumps({"items": [i]}) for i in items]
         rows.append(measure(server, "cross-sell", "POST", ["/v1/cross-sell?n=10"] * len(items),
                             bodies, args, folder))  # fmt: skip

@@ -29,7 +29,23 @@ def for_user(
     forgotten: bool = False,
 ) -> Picks:
     """Personalised picks. `fresh` holds the user's recent (item_id, event_type) from the event
-    store, folded in at once; a forgotten user is answered as an unknown one."""
+    store, folded in at once; a forgotten user is answered as an unknown one. Without either,
+    the answer depends on nothing but the bundle and the request, so it is remembered (a
+    returning visitor's next page costs a lookup)."""
+    if fresh or forgotten:
+        return user_picks(served, user_id, query, model_name, fresh, forgotten)
+    key = ("user", user_id, query, model_name)
+    return served.memo(key, lambda: user_picks(served, user_id, query, model_name))
+
+
+def user_picks(
+    served: ServedBundle,
+    user_id: str,
+    query: Query,
+    model_name: str | None,
+    fresh: Sequence[tuple[str, str]] = (),
+    forgotten: bool = False,
+) -> Picks:
     name = model_name or served.default_model
     user = None if forgotten else served.bundle.users.index(user_id)
     fresh_items, fresh_weights, fresh_bought = encode_fresh(served, () if forgotten else fresh)

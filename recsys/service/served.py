@@ -15,7 +15,7 @@ from recsys.service.query import Query
 
 T = TypeVar("T")
 MASK_CACHE = 512  # distinct (category, in_stock) filters kept per bundle
-MEMO_SIZE = 20_000  # visitor-independent answers (similar items, cross-sell) kept per bundle
+MEMO_SIZE = 20_000  # answers that depend on the request alone (similar, cross-sell, quiet users)
 REPEAT_COLUMN = "repeat_purchase"  # catalogue column: items people buy again stay recommendable
 
 
