@@ -63,11 +63,13 @@ class ServerConfig:
     max_body_bytes: int = 1_000_000
     cors_origins: tuple[str, ...] = ()
     candidates: int = 200
+    candidates_days: float = 30.0
     watch_seconds: float = 2.0
 
     def check(self, key: str) -> None:
         at_least(f"{key}.max_body_bytes", self.max_body_bytes, 1)
         between(f"{key}.candidates", self.candidates, 0, 10_000)
+        at_least(f"{key}.candidates_days", self.candidates_days, 0)
         at_least(f"{key}.watch_seconds", self.watch_seconds, 0)
 
 

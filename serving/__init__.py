@@ -11,6 +11,7 @@ RECSYS_DATABASE_URL, RECSYS_API_KEYS), then `test_config`. The server starts wit
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -52,10 +53,17 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     def start_threads() -> None:
         served_log.start()
         watcher.start()
+        threading.Thread(target=warm, name="recsys-warm", daemon=True).start()
 
+    def warm() -> None:  # a forked worker maps in the pages its requests will touch
+        holder.warm()
+        if activity is not None:
+            activity.warm()
+
+    activity = ActivityMap.for_store(settings.database_url, store)
     app.extensions["recsys"] = Resources(
         settings, holder, store, experiments, metrics, served_log, ProcessLocal(start_threads),
-        ActivityMap.for_store(settings.database_url, store),
+        activity,
     )  # fmt: skip
     try:
         holder.reload()

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from recsys.eventstore import EventStore, sqlite_path, user_digest
+from recsys.service.served import touch_pages
 
 SLOTS = 1 << 24  # 16 MB; a slot per byte, so writers in different processes never clobber a bit
 
@@ -37,6 +38,10 @@ class ActivityMap:
         if not url.startswith("sqlite:"):
             return None
         return cls(Path(f"{sqlite_path(url)}.activity"), store)
+
+    def warm(self) -> None:
+        """Maps in every page for this process (see ServedBundle.warm)."""
+        touch_pages(self.slots)
 
     def mark(self, user_ids: Iterable[str]) -> None:
         for user_id in user_ids:

@@ -25,7 +25,22 @@ TRUE, FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
 INTEGER = re.compile(r"[0-9]{1,6}")
 NUMBER = re.compile(r"[0-9]*\.?[0-9]+")
 
+PARSED_SIZE = 4096  # distinct query strings whose parsed Query is kept
+PARSED: dict[tuple[bytes, tuple[str, ...]], Query] = {}
+
 log = logging.getLogger("recsys.server")
+
+
+def request_query(extra: tuple[str, ...] = ()) -> Query:
+    """The request's common parameters, parsed once per distinct query string (bounded)."""
+    key = (request.query_string, extra)
+    query = PARSED.get(key)
+    if query is None:
+        query = parse_query(request.args, extra)
+        if len(PARSED) >= PARSED_SIZE:
+            PARSED.clear()
+        PARSED[key] = query
+    return query
 
 
 def parse_query(args: MultiDict[str, str], extra: tuple[str, ...] = ()) -> Query:

@@ -5,13 +5,16 @@ in which case every worker writes its values there and /metrics adds them up."""
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
 import random
 import re
 import sys
+import threading
 import time
+from collections import deque
 from typing import Any
 
 from flask import Flask, Response, g, request
@@ -28,6 +31,8 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from recsys.service import ServedBundle
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+FLUSH_SECONDS = 0.05  # access log lines are written in batches this often
+BACKLOG = 100_000  # access log lines queued at most
 LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 access_log = logging.getLogger("recsys.access")
@@ -88,13 +93,42 @@ class Metrics:
 
 
 class OwnHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """The access log's handler when recsys set it up: lines are written straight to the stream
-    (a LogRecord per request, with its caller lookup, cost more than the rest of the line)."""
+    """The access log's handler when recsys set it up. Requests only queue their line; a thread
+    per process writes the queue every FLUSH_SECONDS in one write (a LogRecord, a write and a
+    flush per request under the handler's lock held request threads back: a third of a
+    request's time under load). Lines still queued are written at exit; beyond BACKLOG queued
+    lines the oldest are dropped rather than growing without bound."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self._lines: deque[str] = deque(maxlen=BACKLOG)
+        self._pid: int | None = None
 
     def write_line(self, line: str) -> None:
+        if self._pid != os.getpid():
+            self._start()
+        self._lines.append(line)
+
+    def _start(self) -> None:
         with self.lock:  # type: ignore[union-attr]
-            self.stream.write(line + "\n")
-            self.stream.flush()
+            if self._pid == os.getpid():
+                return
+            self._pid = os.getpid()
+            threading.Thread(target=self._run, name="recsys-access-log", daemon=True).start()
+            atexit.register(self.write_queued)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(FLUSH_SECONDS)
+            self.write_queued()
+
+    def write_queued(self) -> None:
+        lines = self._lines
+        batch = [lines.popleft() for _ in range(len(lines))]
+        if batch:
+            with self.lock:  # type: ignore[union-attr]
+                self.stream.write("\n".join(batch) + "\n")
+                self.stream.flush()
 
 
 def setup_access_log() -> None:

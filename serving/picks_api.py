@@ -9,7 +9,7 @@ from flask import Blueprint, g, request
 
 from recsys import service
 from recsys.errors import ParameterError
-from serving.http import body_ids, body_text, json_body, parse_query, path_id
+from serving.http import body_ids, body_text, json_body, path_id, request_query
 from serving.resources import assign, picks_body, ranked_picks, resources, tuned
 
 bp = Blueprint("picks", __name__)
@@ -21,7 +21,7 @@ RECENT_EVENTS = 100  # store events folded into a user's vector per request
 def user_recommendations(user_id: str) -> dict[str, Any]:
     """Personalised picks ("recommended for you")."""
     user_id = path_id(user_id, "user_id")
-    query = parse_query(request.args)
+    query = request_query()
     served = resources().holder.served
     assignment = assign("recommendations", user_id, query, served)
     fresh, forgotten = user_activity(user_id, served.bundle.users)
@@ -36,7 +36,7 @@ def user_recommendations(user_id: str) -> dict[str, Any]:
 def similar_items(item_id: str) -> dict[str, Any]:
     """Similar items ("customers who viewed this also viewed")."""
     item_id = path_id(item_id, "item_id")
-    query = parse_query(request.args)
+    query = request_query()
     served = resources().holder.served
     assignment = assign("similar", item_id, query, served)
     picks = ranked_picks(
@@ -49,7 +49,7 @@ def similar_items(item_id: str) -> dict[str, Any]:
 @bp.post("/v1/cross-sell")
 def basket_cross_sell() -> dict[str, Any]:
     """Complements for a basket ("frequently bought together"); body {"items", "user_id"?}."""
-    query = parse_query(request.args)
+    query = request_query()
     body = json_body(("items", "user_id"))
     items = body_ids(body, "items")
     user_id = body_text(body, "user_id")
@@ -60,7 +60,7 @@ def basket_cross_sell() -> dict[str, Any]:
 def item_cross_sell(item_id: str) -> dict[str, Any]:
     """Complements of one item."""
     item_id = path_id(item_id, "item_id")
-    return cross_sell_body([item_id], None, parse_query(request.args))
+    return cross_sell_body([item_id], None, request_query())
 
 
 def cross_sell_body(items: list[str], user_id: str | None, query: service.Query) -> dict[str, Any]:
@@ -76,7 +76,7 @@ def cross_sell_body(items: list[str], user_id: str | None, query: service.Query)
 @bp.get("/v1/popular")
 def popular() -> dict[str, Any]:
     """Best sellers, or trending over the bundle's window with window=7d."""
-    query = parse_query(request.args, extra=("window",))
+    query = request_query(("window",))
     served = resources().holder.served
     window = request.args.get("window")
     days = served.bundle.popularity.window_days
@@ -91,7 +91,7 @@ def popular() -> dict[str, Any]:
 def session_recommendations() -> dict[str, Any]:
     """Picks for an anonymous visitor from the items seen this session; body {"items": [...],
     "session_id"?}."""
-    query = parse_query(request.args)
+    query = request_query()
     body = json_body(("items", "session_id"))
     items = body_ids(body, "items")
     visitor = body_text(body, "session_id") or ANONYMOUS
@@ -104,7 +104,7 @@ def session_recommendations() -> dict[str, Any]:
 @bp.post("/v1/recommendations/batch")
 def batch() -> dict[str, Any]:
     """Personalised picks for many users at once (campaign tools); body {"user_ids": [...]}."""
-    query = parse_query(request.args)
+    query = request_query()
     user_ids = body_ids(json_body(("user_ids",)), "user_ids")
     served = resources().holder.served
     results = []

@@ -150,17 +150,9 @@ def picks_body(
 ) -> dict[str, Any]:
     """The response body; records it for attribution and counts fallbacks."""
     found = resources()
-    ranked = picks.ranked
-    names = served.item_names
-    item_ids = [names[i] for i in ranked.ids.tolist()]
-    items = []
-    for item_id, score, reason in zip(
-        item_ids, ranked.scores.tolist(), ranked.reasons, strict=True
-    ):
-        entry: dict[str, Any] = {"item_id": item_id, "score": round(score, 6)}
-        if reason is not None:
-            entry["reason"] = reason
-        items.append(entry)
+    if picks.rendered is None:  # remembered picks are shared: rendered once
+        picks.rendered = rendered(picks, served)
+    item_ids, items = picks.rendered
     experiment = assignment.experiment if assignment else None
     variant = assignment.variant if assignment else None
     found.served_log.put(
@@ -177,3 +169,19 @@ def picks_body(
         "variant": variant,
         "items": items,
     }
+
+
+def rendered(picks: Picks, served: ServedBundle) -> tuple[list[str], list[dict[str, Any]]]:
+    """The picks' item ids and the response's items (id, score, reason when known)."""
+    ranked = picks.ranked
+    names = served.item_names
+    item_ids = [names[i] for i in ranked.ids.tolist()]
+    items = []
+    for item_id, score, reason in zip(
+        item_ids, ranked.scores.tolist(), ranked.reasons, strict=True
+    ):
+        entry: dict[str, Any] = {"item_id": item_id, "score": round(score, 6)}
+        if reason is not None:
+            entry["reason"] = reason
+        items.append(entry)
+    return item_ids, items

@@ -43,6 +43,12 @@ class BundleHolder:
             raise NoModelError("no model bundle is loaded yet")
         return served
 
+    def warm(self) -> None:
+        """Maps the serving bundle's arrays into this process (a forked worker's first use)."""
+        served = self._served
+        if served is not None:
+            served.warm()
+
     @property
     def ready(self) -> bool:
         return self._served is not None
@@ -63,6 +69,7 @@ class BundleHolder:
                 return previous, previous
             try:
                 served = ServedBundle(Bundle.load(self.models_dir))
+                served.warm()
             except BundleError as exc:
                 if wanted:
                     self.refused[wanted] = str(exc)

@@ -3,6 +3,8 @@ without a bundle."""
 
 from __future__ import annotations
 
+import io
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from recsys.errors import ConfigError
 from recsys.eventstore import open_store
 from recsys.store import current_version, set_current
 from serving import create_app
+from serving.observe import OwnHandler, access_log
 from serving.openapi import openapi_path
 from serving.state import ServedLog
 
@@ -193,3 +196,17 @@ def test_served_log_drains_in_batches_and_drops_beyond_its_bound(tmp_path: Path)
         assert served.drain() == 1200 and len(dropped) == 50
         assert store.served_table().column("request_id").to_pylist()[-1] == "r1199"
         assert served.drain() == 0
+
+
+def test_access_log_lines_are_json_with_the_request_id(client: FlaskClient, user: str) -> None:
+    handler = access_log.handlers[0]
+    assert isinstance(handler, OwnHandler)
+    previous = handler.setStream(io.StringIO())
+    try:
+        response = client.get(f"/v1/users/{user}/recommendations?n=2")
+        handler.write_queued()  # the background thread does this every FLUSH_SECONDS
+        lines = [json.loads(line) for line in handler.stream.getvalue().splitlines()]
+    finally:
+        handler.setStream(previous)
+    mine = [line for line in lines if line["request_id"] == response.json["request_id"]]
+    assert len(mine) == 1 and mine[0]["status"] == 200 and mine[0]["model"]

@@ -45,11 +45,28 @@ def ids_of(served: ServedBundle, picks: object) -> list[int]:
 def test_precomputed_candidates_are_the_exact_top_items(served: ServedBundle) -> None:
     model = served.bundle.models["als"]
     assert isinstance(model, VectorModel) and model.candidates is not None
-    users = np.arange(0, len(model.user_factors), 97)
+    users = np.flatnonzero(np.asarray(model.candidate_rows) >= 0)[::37]
+    assert len(users) > 5
     _, exact = model.index.exact_search(model.user_factors[users], 20)
-    candidates = np.asarray(model.candidates)[users, :20]
+    candidates = np.stack([model.candidates_for(user)[:20] for user in users])
     scores = np.einsum("ud,ucd->uc", model.user_factors[users], model.item_factors[candidates])
     assert np.allclose(scores, exact, atol=1e-4)  # the same top 20 (ties may swap places)
+
+
+def test_users_without_precomputed_candidates_are_searched(served: ServedBundle) -> None:
+    """Only recently active users get candidates at training time; the others are searched."""
+    model = served.bundle.models["als"]
+    assert isinstance(model, VectorModel)
+    history = np.diff(served.bundle.interactions.indptr)
+    idle = np.flatnonzero((np.asarray(model.candidate_rows) < 0) & (history >= 5))
+    assert len(idle), "the shop has users idle for longer than server.candidates_days"
+    user = int(idle[0])
+    picks = for_user(served, served.bundle.users[user], Query(n=10, in_stock=False))
+    assert picks.model == served.label("als") and len(picks.ranked) == 10
+    _, exact = model.index.exact_search(
+        model.user_factors[[user]], 10, served.bundle.purchased[[user]]
+    )
+    assert np.allclose(np.sort(picks.ranked.scores), np.sort(exact[0]), atol=1e-4)
 
 
 def test_personal_picks_leave_out_purchases_and_excluded_items(served: ServedBundle) -> None:

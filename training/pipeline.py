@@ -117,7 +117,9 @@ def train(
             report.index_recall.update(index_model(name, training.models[name], config))
         if isinstance(training.models[name], VectorModel):
             with report.stage(f"candidates:{name}"):
-                training.models[name].precompute_candidates(config.server.candidates)
+                training.models[name].precompute_candidates(
+                    config.server.candidates, active_users(training.events, config)
+                )
     with report.stage("publish"):
         report.bundle = publish(
             Path(models_dir), lambda folder: write_bundle(folder, training, report)
@@ -134,6 +136,16 @@ def prepare(events: Events, catalogue: Catalogue | None, config: Config) -> Trai
     purchased = purchases_matrix(events, len(items))
     popularity = Popularity.from_events(events, len(items))
     return Training(config, events, interactions, purchased, popularity, catalogue, {})
+
+
+def active_users(events: Events, config: Config) -> np.ndarray | None:
+    """Users with events in the last `server.candidates_days` (all users when 0): the ones likely
+    to come back soon get precomputed candidates; the rest are searched per request."""
+    days = config.server.candidates_days
+    if days <= 0:
+        return None
+    recent = events.timestamp >= events.timestamp.max() - days * 86_400
+    return np.unique(events.user[recent])
 
 
 def index_model(name: str, model: Recommender, config: Config) -> dict[str, float]:

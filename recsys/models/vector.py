@@ -17,6 +17,7 @@ from recsys.models.base import without_self
 
 INDEX_FILE = "index.faiss"
 CANDIDATES_FILE = "candidates.npy"
+CANDIDATE_ROWS_FILE = "candidate_rows.npy"
 
 
 class VectorModel:
@@ -32,7 +33,8 @@ class VectorModel:
         self.item_factors = np.zeros((0, 0), np.float32)
         self._index: VectorIndex | None = None
         self._unit_items: np.ndarray | None = None
-        self.candidates: np.ndarray | None = None  # users x C item numbers, best first (serving)
+        self.candidates: np.ndarray | None = None  # rows x C item numbers, best first (serving)
+        self.candidate_rows: np.ndarray | None = None  # per user, its row of candidates or -1
 
     def fit(self, interactions: Interactions) -> Self:
         users, items = self._fit_factors(interactions.matrix)
@@ -54,19 +56,31 @@ class VectorModel:
         self._index = VectorIndex.build(self.item_factors, factory)
         return self._index
 
-    def precompute_candidates(self, count: int, batch: int = 2048) -> None:
-        """Each known user's top-`count` items, saved with the model: the server filters and
-        re-ranks these instead of searching the index for every request."""
+    def precompute_candidates(
+        self, count: int, users: np.ndarray | None = None, batch: int = 2048
+    ) -> None:
+        """The top-`count` items of each of `users` (default: every known user), saved with the
+        model: the server filters and re-ranks these instead of searching the index per request."""
         count = min(count, len(self.item_factors))
-        if count <= 0 or not len(self.user_factors):
-            self.candidates = None
+        users = np.arange(len(self.user_factors)) if users is None else np.asarray(users)
+        self.candidates, self.candidate_rows = None, None
+        if count <= 0 or not len(users):
             return
-        queries = np.ascontiguousarray(self.user_factors, dtype=np.float32)
+        queries = np.ascontiguousarray(self.user_factors[users], dtype=np.float32)
         found = [  # FAISS's own search: faster than numpy's full score matrix for large catalogues
             self.index.index.search(queries[start : start + batch], count)[1].astype(np.int32)
             for start in range(0, len(queries), batch)
         ]
         self.candidates = np.vstack(found)
+        self.candidate_rows = np.full(len(self.user_factors), -1, np.int32)
+        self.candidate_rows[users] = np.arange(len(users), dtype=np.int32)
+
+    def candidates_for(self, user: int) -> np.ndarray | None:
+        """The user's precomputed best-first items, or None when none were precomputed."""
+        if self.candidates is None or self.candidate_rows is None:
+            return None
+        row = int(self.candidate_rows[user])
+        return self.candidates[row] if row >= 0 else None
 
     def recommend(
         self, users: np.ndarray, n: int, exclude: sp.csr_matrix | None = None
@@ -101,8 +115,9 @@ class VectorModel:
         np.save(folder / "item_factors.npy", self.item_factors)
         (folder / "params.json").write_text(json.dumps(asdict(self.params)))
         self.index.save(folder / INDEX_FILE)
-        if self.candidates is not None:
+        if self.candidates is not None and self.candidate_rows is not None:
             np.save(folder / CANDIDATES_FILE, self.candidates)
+            np.save(folder / CANDIDATE_ROWS_FILE, self.candidate_rows)
 
     @classmethod
     def load(cls, folder: Path, params: dict[str, Any]) -> Self:
@@ -112,4 +127,5 @@ class VectorModel:
         model._index = VectorIndex.load(folder / INDEX_FILE, model.item_factors)
         if (folder / CANDIDATES_FILE).is_file():
             model.candidates = np.load(folder / CANDIDATES_FILE, mmap_mode="r")
+            model.candidate_rows = np.load(folder / CANDIDATE_ROWS_FILE, mmap_mode="r")
         return model

@@ -15,7 +15,7 @@ from recsys.service.query import Query
 
 T = TypeVar("T")
 MASK_CACHE = 512  # distinct (category, in_stock) filters kept per bundle
-MEMO_SIZE = 20_000  # answers that depend on the request alone (similar, cross-sell, quiet users)
+MEMO_SIZE = 10_000  # answers that depend on the request alone (similar, cross-sell, quiet users)
 REPEAT_COLUMN = "repeat_purchase"  # catalogue column: items people buy again stay recommendable
 
 
@@ -48,6 +48,15 @@ class ServedBundle:
     @property
     def version(self) -> str:
         return self.bundle.version
+
+    def warm(self) -> None:
+        """Maps in every page of the memory-mapped model arrays for this process: a page first
+        touched by a request costs it a page fault (tens of microseconds here), and a request
+        for a new user touches a few. Run once per process and bundle (the pages stay shared)."""
+        for model in self.bundle.models.values():
+            if isinstance(model, VectorModel):
+                for name in ("user_factors", "item_factors", "candidates", "candidate_rows"):
+                    touch_pages(getattr(model, name))
 
     def label(self, model_name: str) -> str:
         return self.bundle.model_label(model_name)
@@ -139,10 +148,18 @@ def plain_arrays(bundle: Bundle) -> None:
     between workers, without np.memmap's per-indexing overhead."""
     for model in bundle.models.values():
         if isinstance(model, VectorModel):
-            for name in ("user_factors", "item_factors", "candidates"):
+            for name in ("user_factors", "item_factors", "candidates", "candidate_rows"):
                 value = getattr(model, name)
                 if isinstance(value, np.memmap):
                     setattr(model, name, value.view(np.ndarray))
+
+
+def touch_pages(array: np.ndarray | None, page: int = 4096) -> None:
+    """Reads one value per memory page of `array` (contiguous arrays only; others are skipped)."""
+    if array is None or not array.size or not array.flags.c_contiguous:
+        return
+    flat = array.reshape(-1)
+    flat[:: max(1, page // flat.itemsize)].sum()
 
 
 def default_model(bundle: Bundle) -> str:

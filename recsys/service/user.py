@@ -97,9 +97,9 @@ def vector_ranked(
 ) -> Ranked:
     """Filters the precomputed candidates; searches the catalogue only when they run short or
     fresh events moved the user's vector."""
-    candidates = model.candidates
-    if not fresh_changed and user is not None and candidates is not None:
-        chosen = first_passing(candidates[user], allowed, excluded, wanted)
+    candidates = None if fresh_changed or user is None else model.candidates_for(user)
+    if candidates is not None:
+        chosen = first_passing(candidates, allowed, excluded, wanted)
         if len(chosen) >= wanted:
             return Ranked(chosen, model.item_factors[chosen] @ vector)
     if allowed is None:
