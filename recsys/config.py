@@ -63,7 +63,7 @@ class ServerConfig:
     max_body_bytes: int = 1_000_000
     cors_origins: tuple[str, ...] = ()
     candidates: int = 200
-    candidates_days: float = 30.0
+    candidates_days: float = 14.0
     watch_seconds: float = 2.0
 
     def check(self, key: str) -> None:
