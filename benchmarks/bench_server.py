@@ -217,6 +217,7 @@ def main() -> None:
     del bundle
     folder = Path(tempfile.mkdtemp(prefix="bench-server-"))
     rows, memory = [], {}
+    load_before = os.getloadavg()  # other work on the machine skews every figure: say how much
     try:
         bare = Gunicorn("benchmarks.bench_server:bare_app()", {}, args)
         bare.wait("/bare")
@@ -245,12 +246,15 @@ def main() -> None:
     for row in rows:
         row["vs_bare"] = round(row["rps"] / rows[0]["rps"], 3)
         row["cpu_vs_bare"] = round(rows[0]["cpu_us_per_request"] / row["cpu_us_per_request"], 3)
+    load = {"before": [round(x, 2) for x in load_before],
+            "after": [round(x, 2) for x in os.getloadavg()]}  # fmt: skip
     print_table(rows)
     print_table(memory["workers"])
+    print(f"load average (1, 5, 15 min) before {load['before']}, after {load['after']}")
     settings = {k: getattr(args, k) for k in ("workers", "worker_class", "threads", "preload",
                                               "connections", "seconds", "items")}  # fmt: skip
     write_json("server", {"settings": settings, "models": str(models), "results": rows,
-                          "memory": memory}, args.out)  # fmt: skip
+                          "memory": memory, "load_average": load}, args.out)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import scipy.sparse as sp
 from recsys.config import at_least, between, one_of
 from recsys.data.events import Events
 from recsys.data.interactions import Interactions
-from recsys.models.base import MISSING_ID, top_n
+from recsys.models.base import MISSING_ID
 from recsys.models.item_similarity import ItemSimilarityModel, cosine_similarity, top_k_per_row
 
 HOUR = 3_600
@@ -94,17 +94,35 @@ class Cooccurrence(ItemSimilarityModel):
         """Scores summed over each basket's items, its own items excluded; `because` names the
         basket item whose pair scored highest. Padded with -1 / -inf where nothing is known."""
         baskets = binary(baskets)
-        dense = (baskets @ self.similarity).toarray()
-        dense[dense <= 0] = -np.inf  # no evidence at all: left to the caller's fallback
-        ids, scores = top_n(dense, n, baskets)
+        ids = np.full((baskets.shape[0], n), MISSING_ID, np.int64)
+        scores = np.full((baskets.shape[0], n), -np.inf, np.float32)
+        for row in range(baskets.shape[0]):
+            own = baskets.indices[baskets.indptr[row] : baskets.indptr[row + 1]]
+            found, summed = self.basket_scores(own)
+            keep = (summed > 0) & ~np.isin(found, own)  # no evidence: the caller's fallback
+            found, summed = found[keep], summed[keep]
+            best = np.argsort(-summed, kind="stable")[:n]  # ties: lower item number first
+            ids[row, : len(best)], scores[row, : len(best)] = found[best], summed[best]
         return ids, scores, self.because(baskets, ids)
+
+    def basket_scores(self, own: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The items suggested by any of `own` and their summed scores, from the similarity rows
+        alone: a sparse sum over a few hundred entries, never an items-long array."""
+        matrix = self.similarity
+        spans = [slice(matrix.indptr[i], matrix.indptr[i + 1]) for i in own.tolist()]
+        found = np.concatenate([matrix.indices[s] for s in spans] or [np.empty(0, np.int32)])
+        values = np.concatenate([matrix.data[s] for s in spans] or [np.empty(0, np.float32)])
+        items, where = np.unique(found, return_inverse=True)
+        return items.astype(np.int64), np.bincount(where, values, len(items)).astype(np.float32)
 
     def because(self, baskets: sp.csr_matrix, ids: np.ndarray) -> np.ndarray:
         found = np.full(ids.shape, MISSING_ID, np.int64)
         for row, picked in enumerate(ids):
             own = baskets.indices[baskets.indptr[row] : baskets.indptr[row + 1]]
             valid = picked >= 0
-            if len(own) and valid.any():
+            if len(own) == 1:  # a one-item basket: that item is every pick's reason
+                found[row, valid] = own[0]
+            elif len(own) and valid.any():
                 pair = self.similarity[own][:, picked[valid]].toarray()
                 found[row, valid] = own[pair.argmax(axis=0)]
         return found

@@ -16,6 +16,7 @@ from recsys.service.served import ServedBundle
 BLEND_BELOW = 5  # users with fewer distinct items get personalised picks blended with popular ones
 REASON_HISTORY = 50  # most-weighted history items considered for "similar_to" reasons
 
+INDEX_SHARE = 0.2  # filters letting through at least this share of items search the index first
 Fresh = tuple[np.ndarray, np.ndarray]  # item numbers, weights
 
 
@@ -102,13 +103,17 @@ def vector_ranked(
         chosen = first_passing(candidates, allowed, excluded, wanted)
         if len(chosen) >= wanted:
             return Ranked(chosen, model.item_factors[chosen] @ vector)
-    if allowed is None:
+    share = 1.0 if allowed is None else np.count_nonzero(allowed) / max(1, len(allowed))
+    if share >= INDEX_SHARE:  # the index, over-fetching for the filter (most items pass it)
+        fetch = min(served.n_items, wanted if allowed is None else int(2 * wanted / share) + 20)
+        unique = np.unique(excluded).astype(np.int32)
         exclude = sp.csr_matrix(
-            (np.ones(len(excluded), np.float32), (np.zeros(len(excluded), int), excluded)),
-            shape=(1, served.n_items),
+            (np.ones(len(unique), np.float32), unique, [0, len(unique)]), shape=(1, served.n_items)
         )
-        ids, scores = model.recommend_vectors(vector[None, :], wanted, exclude)
-        return Ranked(ids[0], scores[0]).valid()
+        ids, scores = model.recommend_vectors(vector[None, :], fetch, exclude)
+        ranked = keep(Ranked(ids[0], scores[0]), allowed, excluded)
+        if allowed is None or len(ranked) >= wanted:
+            return ranked.take(np.arange(min(wanted, len(ranked))))
     return score_all(vector, model.item_factors, allowed, excluded, wanted)
 
 
