@@ -5,10 +5,7 @@ them. Also `recsys experiment simulate` on a bundle and held-out logs."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +13,7 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from test_server_http import ROOT, Server, free_port, wait_ready  # the server engineer's helpers
+from live_server import Server, running_server
 
 from recsys.bundle import Bundle
 from training.cli import main
@@ -51,32 +48,8 @@ def server(models_dir: Path, config_file: Path, tmp_path_factory: pytest.TempPat
     """One gunicorn worker serving a copy of `models_dir` with the experiment configured."""
     folder = tmp_path_factory.mktemp("experiment-server")
     shutil.copytree(models_dir, folder / "models")
-    port = free_port()
-    env = {
-        **os.environ,
-        "RECSYS_BIND": f"127.0.0.1:{port}",
-        "RECSYS_MODELS": str(folder / "models"),
-        "RECSYS_CONFIG": str(config_file),
-        "RECSYS_DATABASE_URL": f"sqlite:///{folder / 'events.db'}",
-        "RECSYS_WORKERS": "1",
-        "PROMETHEUS_MULTIPROC_DIR": str(folder),
-    }
-    log = open(folder / "server.log", "wb")  # noqa: SIM115 (lives as long as the process)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "serving" / "gunicorn.conf.py"),
-         "serving:create_app()"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    bundle = Bundle.load(folder / "models")
-    found = Server(f"http://127.0.0.1:{port}", folder / "models", env["RECSYS_DATABASE_URL"],
-                   bundle.users[0], bundle.items[0])  # fmt: skip
-    try:
-        wait_ready(found, process)
+    with running_server(folder, folder / "models", config_file, workers=1) as found:
         yield found
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
 
 
 def report_when_served(server: Server, users: int) -> dict:

@@ -5,64 +5,23 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from live_server import Server, running_server
 
-from recsys.bundle import Bundle
 from recsys.eventstore import open_store
 from recsys.store import MANIFEST, current_version, publish, set_current
 
-ROOT = Path(__file__).resolve().parents[1]
 KEY = "test-key-0123"
 MAX_BODY = 65_536
-
-
-@dataclass
-class Server:
-    base: str
-    models: Path
-    database_url: str
-    user: str  # a user the bundle knows
-    item: str  # an item the bundle knows
-
-    def call(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        headers: dict[str, str] | None = None,
-        raw: bytes | None = None,
-        content_type: str = "application/json",
-    ) -> tuple[int, Any]:
-        data = raw if raw is not None else None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            self.base + path, data=data, method=method, headers=headers or {}
-        )
-        if data is not None:
-            request.add_header("Content-Type", content_type)
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read())
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -76,50 +35,8 @@ def server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         f'[server]\napi_keys = ["{KEY}"]\nmax_body_bytes = {MAX_BODY}\nwatch_seconds = 0.2\n'
         'cors_origins = ["https://shop.example"]\n'
     )
-    metrics = folder / "metrics"  # prometheus_client reads every *.db file there
-    metrics.mkdir()
-    port = free_port()
-    database_url = f"sqlite:///{folder / 'events.db'}"
-    env = {
-        **os.environ,
-        "RECSYS_BIND": f"127.0.0.1:{port}",
-        "RECSYS_MODELS": str(models),
-        "RECSYS_CONFIG": str(config),
-        "RECSYS_DATABASE_URL": database_url,
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics),
-    }
-    env.pop("RECSYS_API_KEYS", None)
-    log = open(folder / "server.log", "wb")  # noqa: SIM115 (lives as long as the process)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "serving" / "gunicorn.conf.py"),
-         "serving:create_app()"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    bundle = Bundle.load(models)
-    found = Server(f"http://127.0.0.1:{port}", models, database_url, bundle.users[0],
-                   bundle.items[0])  # fmt: skip
-    try:
-        wait_ready(found, process)
+    with running_server(folder, models, config) as found:
         yield found
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
-
-
-def wait_ready(server: Server, process: subprocess.Popen[bytes]) -> None:
-    """Until ten readiness answers in a row are 200 (both workers have loaded the bundle)."""
-    deadline, streak = time.monotonic() + 60, 0
-    while streak < 10 and time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            streak = streak + 1 if server.call("GET", "/readyz")[0] == 200 else 0
-        except OSError:
-            streak = 0
-        time.sleep(0.05)
-    if streak < 10:
-        raise RuntimeError("server not ready within 60 s")
 
 
 def quoted(value: str) -> str:
