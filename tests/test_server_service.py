@@ -78,7 +78,12 @@ def test_personal_picks_leave_out_purchases_and_excluded_items(served: ServedBun
     top = served.bundle.items.ids(picks.ranked.ids[:3])
     again = for_user(served, user_id, Query(n=20, exclude=tuple(top)))
     assert not set(picks.ranked.ids[:3].tolist()) & set(ids_of(served, again))
-    assert all(r.startswith("similar_to:") for r in picks.ranked.reasons)
+    seen = set(served.bundle.items.ids(served.bundle.interactions[user].indices))
+    for pick, reason in zip(served.bundle.items.ids(picks.ranked.ids), picks.ranked.reasons,
+                            strict=True):  # fmt: skip
+        kind, item = reason.split(":", 1)
+        assert (kind, item) == ("viewed", pick) if pick in seen else kind == "similar_to"
+        assert item in seen, "a reason names the user's own history"
     assert np.all(np.diff(picks.ranked.scores) <= 1e-6)
 
 
@@ -169,6 +174,16 @@ def test_cross_sell_uses_the_complements_model_and_refills(
     assert picks.model == served.label("together")
     assert picks.ranked.reasons[0] == f"bought_with:{item}"
     assert len(picks.ranked) == 100 and len(set(ids_of(served, picks))) == 100
+
+
+def test_cross_sell_without_evidence_says_it_fell_back(with_complements: ServedBundle) -> None:
+    served = with_complements
+    model = served.bundle.models["together"]
+    similarity = model.similarity  # type: ignore[attr-defined]
+    unknown = np.flatnonzero(np.diff(similarity.indptr) == 0)
+    assert len(unknown), "some catalogue items have no baskets, views or interactions"
+    picks = cross_sell(served, [served.bundle.items[int(unknown[0])]], Query(n=5))
+    assert picks.model.startswith("fallback:popular") and len(picks.ranked) == 5
 
 
 def test_session_picks_are_filtered_like_the_others(served: ServedBundle) -> None:

@@ -203,7 +203,11 @@ def finish(
     ranked = diversify(ranked, query.n, query.diversity, vectors, served.categories)
     if len(ranked) >= query.n:
         return Picks(ranked, label)
-    more, _ = fallback(served, allowed, np.concatenate([excluded, ranked.ids]), query.n, context)
+    more, more_label = fallback(
+        served, allowed, np.concatenate([excluded, ranked.ids]), query.n, context
+    )
+    if not len(ranked):  # the model knew nothing here: the response says it fell back
+        return Picks(more, more_label, "popular")
     return Picks(ranked.then(more, query.n), label, "popular" if len(more) else None)
 
 

@@ -137,15 +137,22 @@ def similar_to(
     items: np.ndarray,
     weights: np.ndarray,
 ) -> list[str | None]:
-    """Per pick, "similar_to:<item>" naming the closest item of the user's history."""
+    """Per pick, "similar_to:<item>" naming the closest other item of the user's history, or
+    "viewed:<item>" for an item the user already looked at (and has not bought)."""
     if not len(items) or not len(picks):
         return [None] * len(picks)
     history = items[np.argsort(-weights, kind="stable")[:REASON_HISTORY]]
     # cosine up to a per-pick factor, which the argmax over the history ignores
     similarity = model.item_factors[picks] @ model.item_factors[history].T
     similarity /= served.norms(model)[history]
+    similarity[picks[:, None] == history[None, :]] = -np.inf
+    closest = history[np.argmax(similarity, axis=1)].tolist()
+    seen = np.isin(picks, items) | ~np.isfinite(similarity.max(axis=1))
     names = served.item_names
-    return [f"similar_to:{names[i]}" for i in history[np.argmax(similarity, axis=1)].tolist()]
+    return [
+        f"viewed:{names[pick]}" if was_seen else f"similar_to:{names[other]}"
+        for pick, other, was_seen in zip(picks.tolist(), closest, seen.tolist(), strict=True)
+    ]
 
 
 def blend(
