@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys.errors import ConfigError
-from recsys.models.base import MISSING_ID, pad
+from recsys.models.base import drop_excluded, max_row_count, pad
 
 MAX_OVERFETCH = 2_000
 AUTO = "auto"
@@ -175,34 +175,6 @@ def set_search_defaults(index: faiss.Index) -> None:
     hnsw = faiss.downcast_index(inner)
     if isinstance(hnsw, faiss.IndexHNSW):
         hnsw.hnsw.efSearch = HNSW_EF_SEARCH
-
-
-def drop_excluded(
-    ids: np.ndarray, scores: np.ndarray, exclude: sp.csr_matrix | None, n: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Removes excluded ids (and FAISS's -1) from each row, keeps order, pads to n."""
-    valid = ids >= 0
-    if exclude is not None and exclude.nnz:
-        valid &= ~excluded_mask(ids, exclude)
-    order = np.argsort(~valid, axis=1, kind="stable")
-    ids = np.where(
-        np.take_along_axis(valid, order, axis=1), np.take_along_axis(ids, order, 1), MISSING_ID
-    )
-    scores = np.where(ids >= 0, np.take_along_axis(scores, order, axis=1), -np.inf)
-    return pad(ids, scores.astype(np.float32), n)
-
-
-def excluded_mask(ids: np.ndarray, exclude: sp.csr_matrix) -> np.ndarray:
-    """mask[r, j] is True when ids[r, j] is in row r of `exclude`."""
-    n_items = exclude.shape[1]
-    keys = np.repeat(np.arange(exclude.shape[0], dtype=np.int64), np.diff(exclude.indptr))
-    excluded = keys * n_items + exclude.indices
-    asked = np.arange(len(ids), dtype=np.int64)[:, None] * n_items + np.maximum(ids, 0)
-    return np.isin(asked, excluded)
-
-
-def max_row_count(exclude: sp.csr_matrix | None) -> int:
-    return int(np.diff(exclude.indptr).max()) if exclude is not None and exclude.shape[0] else 0
 
 
 def row_counts(exclude: sp.csr_matrix | None, rows: int) -> np.ndarray:

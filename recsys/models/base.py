@@ -105,3 +105,31 @@ def without_self(items: np.ndarray, n_items: int) -> sp.csr_matrix:
     return sp.csr_matrix(
         (np.ones(len(items), np.float32), (rows, items)), shape=(len(items), n_items)
     )
+
+
+def drop_excluded(
+    ids: np.ndarray, scores: np.ndarray, exclude: sp.csr_matrix | None, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Removes excluded ids (and FAISS's -1) from each row, keeps order, pads to n."""
+    valid = ids >= 0
+    if exclude is not None and exclude.nnz:
+        valid &= ~excluded_mask(ids, exclude)
+    order = np.argsort(~valid, axis=1, kind="stable")
+    ids = np.where(
+        np.take_along_axis(valid, order, axis=1), np.take_along_axis(ids, order, 1), MISSING_ID
+    )
+    scores = np.where(ids >= 0, np.take_along_axis(scores, order, axis=1), -np.inf)
+    return pad(ids, scores.astype(np.float32), n)
+
+
+def excluded_mask(ids: np.ndarray, exclude: sp.csr_matrix) -> np.ndarray:
+    """mask[r, j] is True when ids[r, j] is in row r of `exclude`."""
+    n_items = exclude.shape[1]
+    keys = np.repeat(np.arange(exclude.shape[0], dtype=np.int64), np.diff(exclude.indptr))
+    excluded = keys * n_items + exclude.indices
+    asked = np.arange(len(ids), dtype=np.int64)[:, None] * n_items + np.maximum(ids, 0)
+    return np.isin(asked, excluded)
+
+
+def max_row_count(exclude: sp.csr_matrix | None) -> int:
+    return int(np.diff(exclude.indptr).max()) if exclude is not None and exclude.shape[0] else 0

@@ -12,7 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys.data.interactions import Interactions
-from recsys.models.base import top_n
+from recsys.models.base import drop_excluded, max_row_count, top_n
 
 
 @dataclass(frozen=True)
@@ -39,9 +39,9 @@ class Popular:
     def recommend(
         self, users: np.ndarray, n: int, exclude: sp.csr_matrix | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        ranked, _ = top_n(self.item_scores[None, :], n + max_row(exclude))
-        ranked = np.repeat(ranked, len(users), axis=0)
-        return top_n_of_candidates(ranked, self.item_scores, n, exclude)
+        ranked, scores = top_n(self.item_scores[None, :], n + max_row_count(exclude))
+        rows = len(users)
+        return drop_excluded(np.repeat(ranked, rows, 0), np.repeat(scores, rows, 0), exclude, n)
 
     def similar_items(self, items: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         rows = np.arange(len(items))
@@ -61,21 +61,3 @@ class Popular:
         model = cls(PopularParams(**params))
         model.item_scores = np.load(folder / "item_scores.npy")
         return model
-
-
-def max_row(exclude: sp.csr_matrix | None) -> int:
-    return int(np.diff(exclude.indptr).max()) if exclude is not None and exclude.shape[0] else 0
-
-
-def top_n_of_candidates(
-    candidates: np.ndarray, item_scores: np.ndarray, n: int, exclude: sp.csr_matrix | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Top-n of per-row candidate lists (-1 padded), skipping each row's excluded items."""
-    scores = np.where(candidates >= 0, item_scores[np.maximum(candidates, 0)], -np.inf)
-    if exclude is not None and exclude.nnz:
-        from recsys.index import excluded_mask
-
-        scores[excluded_mask(candidates, exclude)] = -np.inf
-    local, best = top_n(scores, n)
-    ids = np.where(local >= 0, np.take_along_axis(candidates, np.maximum(local, 0), 1), -1)
-    return ids, best
