@@ -12,7 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys.data.interactions import Interactions
-from recsys.models.base import drop_excluded, max_row_count, top_n
+from recsys.models.base import drop_excluded, max_row_count, top_n, without_self
 
 
 @dataclass(frozen=True)
@@ -44,12 +44,8 @@ class Popular:
         return drop_excluded(np.repeat(ranked, rows, 0), np.repeat(scores, rows, 0), exclude, n)
 
     def similar_items(self, items: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-        rows = np.arange(len(items))
-        exclude = sp.csr_matrix(
-            (np.ones(len(items)), (rows, np.asarray(items))),
-            shape=(len(items), len(self.item_scores)),
-        )
-        return self.recommend(rows, n, exclude)
+        items = np.asarray(items)
+        return self.recommend(items, n, without_self(items, len(self.item_scores)))
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
