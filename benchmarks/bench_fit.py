@@ -8,11 +8,9 @@ implicit call with the same parameters on the same matrix, in the same run (rati
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 
 import implicit.nearest_neighbours as knn
 import scipy.sparse as sp
@@ -20,8 +18,7 @@ from implicit.cpu.als import AlternatingLeastSquares
 from implicit.cpu.bpr import BayesianPersonalizedRanking
 from threadpoolctl import threadpool_limits
 
-from benchmarks.common import print_table, write_json
-from data.generator import generate_shop
+from benchmarks.common import generated_shop, print_table, shop_arguments, write_json
 from recsys.config import Config, ModelConfig
 from recsys.data import Interactions, load_events
 from recsys.models import build_model
@@ -62,9 +59,7 @@ def seconds(call: Callable[[], object]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=10_000_000)
-    parser.add_argument("--users", type=int, default=100_000)
-    parser.add_argument("--items", type=int, default=20_000)
+    shop_arguments(parser, events=10_000_000, users=100_000, items=20_000)
     parser.add_argument("--kinds", default="als,bpr,bm25")
     parser.add_argument("--bpr-iterations", type=int, help="override BPR's default iterations")
     parser.add_argument("--out-json")
@@ -73,9 +68,8 @@ def main() -> None:
     if args.bpr_iterations:
         models["bpr"] = {"iterations": args.bpr_iterations}
     config = Config(models={k: ModelConfig(k, v) for k, v in models.items()})
-    with tempfile.TemporaryDirectory() as tmp:
-        generate_shop(Path(tmp), users=args.users, items=args.items, events=args.events, seed=1)
-        events = load_events(Path(tmp) / "events.parquet", tuple(config.events.weights))
+    with generated_shop(args) as folder:
+        events = load_events(folder / "events.parquet", tuple(config.events.weights))
     interactions = Interactions.from_events(events, config.events)
     matrix = interactions.matrix
     bare = bare_calls(config)

@@ -10,14 +10,12 @@ import argparse
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 
-from benchmarks.common import peak_rss_mb, print_table, write_json
-from data.generator import generate_shop
+from benchmarks.common import generated_shop, peak_rss_mb, print_table, shop_arguments, write_json
 from recsys.config import Config
 from recsys.data import Interactions, load_events
 from recsys.models.als import ALS
@@ -26,8 +24,19 @@ from recsys.models.als import ALS
 def run_train_cli(events: Path, models: Path) -> tuple[float, float]:
     """Seconds and peak RSS (MB) of a real `recsys train` process."""
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "training.cli", "train", "--events", str(events),
-                    "--models", str(models)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "training.cli",
+            "train",
+            "--events",
+            str(events),
+            "--models",
+            str(models),
+        ],
+        check=True,
+    )
     seconds = time.perf_counter() - start
     return seconds, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
@@ -47,25 +56,25 @@ def bare_fit(events_path: Path) -> tuple[float, dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=10_000_000)
-    parser.add_argument("--users", type=int, default=200_000)
-    parser.add_argument("--items", type=int, default=50_000)
+    shop_arguments(parser, events=10_000_000, users=200_000, items=50_000)
     parser.add_argument("--out-json")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        generate_shop(folder, users=args.users, items=args.items, events=args.events, seed=1)
+    with generated_shop(args) as folder:
         events = folder / "events.parquet"
         train_s, train_mb = run_train_cli(events, folder / "models")
         fit_s, shape = bare_fit(events)
-    rows = [{"what": "recsys train (CLI, end to end)", "seconds": train_s, "peak MB": train_mb},
-            {"what": "implicit ALS fit only (same matrix)", "seconds": fit_s,
-             "peak MB": peak_rss_mb()}]
+    rows = [
+        {"what": "recsys train (CLI, end to end)", "seconds": train_s, "peak MB": train_mb},
+        {"what": "implicit ALS fit only (same matrix)", "seconds": fit_s, "peak MB": peak_rss_mb()},
+    ]
     print_table(rows)
     ratio = train_s / fit_s
     print(f"{args.events:,} events, {shape}: train / bare fit = {ratio:.2f} (target <= 1.5)")
-    write_json("train", {"args": vars(args), "matrix": shape, "results": rows,
-                         "ratio_train_over_fit": ratio}, args.out_json)
+    write_json(
+        "train",
+        {"args": vars(args), "matrix": shape, "results": rows, "ratio_train_over_fit": ratio},
+        args.out_json,
+    )
 
 
 if __name__ == "__main__":

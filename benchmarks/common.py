@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import platform
 import resource
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,6 +16,24 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def shop_arguments(parser: argparse.ArgumentParser, events: int, users: int, items: int) -> None:
+    """The size of the generated shop a benchmark runs on."""
+    parser.add_argument("--events", type=int, default=events)
+    parser.add_argument("--users", type=int, default=users)
+    parser.add_argument("--items", type=int, default=items)
+
+
+@contextmanager
+def generated_shop(args: argparse.Namespace) -> Iterator[Path]:
+    """A temporary folder holding a shop of the size in `args` (seed 1), removed afterwards."""
+    from data.generator import generate_shop
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        generate_shop(folder, users=args.users, items=args.items, events=args.events, seed=1)
+        yield folder
 
 
 def timed(fn: Callable[[], T], repeat: int = 1) -> tuple[float, T]:
@@ -59,8 +79,12 @@ def fmt(value: Any) -> str:
 def write_json(name: str, payload: dict[str, Any], out: str | None = None) -> Path:
     path = Path(out) if out else RESULTS / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"benchmark": name, "when": datetime.now(UTC).isoformat(timespec="seconds"),
-               "machine": {"python": platform.python_version(), "cpus": _cpus()}, **payload}
+    payload = {
+        "benchmark": name,
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"python": platform.python_version(), "cpus": _cpus()},
+        **payload,
+    }
     path.write_text(json.dumps(payload, indent=2))
     print(f"wrote {path}")
     return path
