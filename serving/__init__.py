@@ -73,7 +73,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     register_errors(app)
     register_observers(app, metrics, server.cors_origins)
-    for blueprint in (picks_api.bp, events_api.bp, ops.bp):
+    for blueprint in (picks_api.bp, events_api.bp, ops.bp, experiments_api.bp):
         app.register_blueprint(blueprint)
-    experiments_api.init_app(app, experiments, store)
     return app

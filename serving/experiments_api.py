@@ -1,35 +1,27 @@
 """GET /v1/experiments and GET /v1/experiments/{name}/report.
 
-The app keeps the Experiments and the event store in `app.extensions` ("experiments",
-"event_store"); `init_app` puts them there and registers the blueprint. Errors go through the app's
-JSON error handler (serving/http.py).
+The experiments and the event store are the app's own (serving.resources); errors go through the
+app's JSON error handler (serving/http.py).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import NotFound
 
 from recsys.errors import ParameterError
 from recsys.experiments import Experiments
 from recsys.experiments.load import report_from_store
 from recsys.experiments.report import REVENUE_TESTS
+from serving.resources import resources
 
 bp = Blueprint("experiments", __name__)
 REPORT_PARAMETERS = ("revenue_test", "format")
 FORMATS = ("json", "html")
 
 
-def init_app(app: Flask, experiments: Experiments, store: Any) -> None:
-    app.extensions["experiments"] = experiments
-    app.extensions["event_store"] = store
-    app.register_blueprint(bp)
-
-
 def configured() -> Experiments:
-    return current_app.extensions.get("experiments") or Experiments()
+    return resources().experiments
 
 
 @bp.get("/v1/experiments")
@@ -53,7 +45,7 @@ def experiment_report(name: str) -> Response:
     experiment = configured().get(name)
     if experiment is None:
         raise NotFound(f"no experiment named {name!r} (GET /v1/experiments lists them)")
-    report = report_from_store(experiment, current_app.extensions["event_store"], revenue_test)
+    report = report_from_store(experiment, resources().store, revenue_test)
     if form == "html":
         from recsys.experiments.html import report_html
 

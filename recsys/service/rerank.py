@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from recsys.models.base import top_n
 from recsys.service.query import Ranked
 
 POOL_FACTOR = 4  # diversity re-ranks a pool this many times n (at least POOL_MIN)
@@ -47,12 +48,10 @@ def score_all(
         scores = np.where(allowed, scores, -np.inf)
     if len(excluded):
         scores[excluded] = -np.inf
-    count = min(count, len(scores))
-    if count <= 0:
+    if min(count, len(scores)) <= 0:
         return Ranked.empty()
-    top = np.argpartition(-scores, count - 1)[:count] if count < len(scores) else np.arange(count)
-    top = top[np.argsort(-scores[top], kind="stable")]
-    return Ranked(top, scores[top]).valid()
+    ids, best = top_n(scores, count)
+    return Ranked(ids[0], best[0]).valid()
 
 
 def diversify(

@@ -15,6 +15,7 @@ from recsys.service.query import Query
 
 T = TypeVar("T")
 MASK_CACHE = 512  # distinct (category, in_stock) filters kept per bundle
+MISSING = object()
 MEMO_SIZE = 10_000  # answers that depend on the request alone (similar, cross-sell, quiet users)
 REPEAT_COLUMN = "repeat_purchase"  # catalogue column: items people buy again stay recommendable
 
@@ -64,8 +65,8 @@ class ServedBundle:
     def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
         """compute(), remembered under `key` for this bundle's life (bounded: cleared when full).
         Only for answers that depend on nothing but the key and the bundle."""
-        found = self._memo.get(key)
-        if found is None:
+        found = self._memo.get(key, MISSING)
+        if found is MISSING:  # None is a valid answer (e.g. "no complements model"): kept too
             found = compute()
             if len(self._memo) >= MEMO_SIZE:
                 self._memo.clear()
