@@ -8,6 +8,7 @@ Categories: i0 i1 i2 i6 shoes, i3 i4 bags, i5 i7 hats. Directions: i3 and i4 poi
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 import signal
@@ -291,6 +292,10 @@ def test_user_lists(tmp_path: Path) -> None:
     pcsv.write_csv(pa.table({"user_id": ["a", "b"], "email": ["x", "y"]}), tmp_path / "ids.csv")
     assert read_user_ids(tmp_path / "ids.txt").to_pylist() == ["00042", "42"]
     assert read_user_ids(tmp_path / "ids.csv").to_pylist() == ["a", "b"]
+    (tmp_path / "ids.csv.gz").write_bytes(gzip.compress(b"user_id\nalice\nbob\n"))
+    assert read_user_ids(tmp_path / "ids.csv.gz").to_pylist() == ["alice", "bob"]
+    (tmp_path / "plain.csv.gz").write_bytes(gzip.compress(b"carol\ndave\n"))
+    assert read_user_ids(tmp_path / "plain.csv.gz").to_pylist() == ["carol", "dave"]
 
 
 def test_cli_exports_a_segment_from_events(

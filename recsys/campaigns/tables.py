@@ -104,12 +104,13 @@ def read_user_ids(path: str | Path) -> pa.Array:
     path = Path(path)
     if not path.is_file():
         raise InputError(str(path), "no such file")
-    if file_format(path) == "csv" or file_format(path) is None:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            first = fh.readline().strip().split(",")[0].strip('"')
-        if file_format(path) is None or first != "user_id":
-            text = path.read_text(encoding="utf-8", errors="replace").splitlines()
-            ids = [line.strip() for line in text if line.strip()]
+    fmt = file_format(path)
+    if fmt in ("csv", None):
+        with pa.input_stream(str(path), compression="detect") as stream:  # .csv.gz too
+            lines = stream.read().decode("utf-8", "replace").splitlines()
+        first = lines[0].strip().split(",")[0].strip('"') if lines else ""
+        if fmt is None or first != "user_id":
+            ids = [line.strip() for line in lines if line.strip()]
             return pc.unique(pa.array(ids, pa.string()))
     table = read_raw(path, ("user_id",)).table
     if "user_id" not in table.column_names:
