@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from recsys.config import Config, load_config
@@ -19,7 +19,9 @@ from recsys.evaluation.splits import (
     temporal_split,
     user_split,
 )
+from recsys.tuning import tune_config
 from training.commands.common import progress, status
+from training.commands.train import add_tune_arguments, tune_budget
 
 SPLITS = ("temporal", "leave-last", "users")
 
@@ -39,13 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--relevant", help="event types that count as relevant in the test part (default purchase)"
     )
-    parser.add_argument(
-        "--tune",
-        action="store_true",
-        help="tune event weights and each model first (recsys.tuning), on a validation split "
-        "carved from the training part only",
-    )
-    parser.add_argument("--tune-minutes", type=float, default=None, help="tuning time budget")
+    add_tune_arguments(parser)
     parser.add_argument("--report", default="report", help="report folder (default ./report)")
     parser.add_argument(
         "--exclude",
@@ -75,8 +71,9 @@ def run(args: argparse.Namespace) -> int:
     catalogue = load_catalogue(args.catalogue) if args.catalogue else None
     config = dataclasses.replace(config, models=models)
     tuning = None
-    if args.tune:
-        config, tuning = tuned(split, config, ks[-1], args, say)
+    budget = tune_budget(args)
+    if budget is not None:
+        config, tuning = tune_config(split.train, config, budget, ks[-1], args.seed, say)
     matrix = Interactions.from_events(split.train, config.events).matrix
     facts = item_facts(split.train, matrix, catalogue)
     comparison = compare(split, config, config.models, ks, facts, say, bar, args.exclude)
@@ -145,14 +142,3 @@ def make_split(
         return user_split(events, args.holdout, args.last, args.seed, relevant)
     return temporal_split(events, args.test_fraction, relevant=relevant)
 
-
-def tuned(
-    split: Split, config: Config, k: int, args: argparse.Namespace, say: Callable[[str], None]
-) -> tuple[Config, dict[str, Any]]:
-    """Event weights and model parameters tuned by recsys.tuning on the training part only."""
-    from recsys.tuning import DEFAULT_MINUTES, Budget, tune_config
-
-    minutes = DEFAULT_MINUTES if args.tune_minutes is None else args.tune_minutes
-    if minutes <= 0:
-        raise ParameterError("--tune-minutes", f"must be > 0, got {minutes}")
-    return tune_config(split.train, config, Budget(seconds=minutes * 60), k, args.seed, say)
