@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys.errors import ConfigError
-from recsys.models.base import drop_excluded, max_row_count, pad
+from recsys.ranking import drop_excluded, max_row_count, pad
 
 MAX_OVERFETCH = 2_000
 AUTO = "auto"

@@ -10,7 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys.data.events import Events
-from recsys.models.base import top_n
+from recsys.ranking import top_n
 
 DAY = 86_400
 

@@ -14,8 +14,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys.bundle import Bundle
-from recsys.models.base import FoldIn, Recommender, top_n
+from recsys.models.base import FoldIn, Recommender
 from recsys.models.vector import VectorModel
+from recsys.ranking import top_n
 
 KNN_KINDS = ("itemknn", "bm25", "cosine", "tfidf")
 

@@ -22,6 +22,7 @@ from recsys.index import (
     augment_items,
     resolve_factory,
 )
+from recsys.models.als import ALS
 from recsys.store import list_versions
 
 
@@ -88,6 +89,19 @@ def test_an_index_that_needs_l2_gets_the_augmentation(
     np.testing.assert_allclose(
         scores, np.take_along_axis(queries @ vectors.T, ids, axis=1), rtol=1e-4, atol=1e-4
     )
+    assert np.all(np.diff(scores, axis=1) <= 1e-5)
+
+
+def test_candidates_come_from_any_index_in_exact_order(vectors: np.ndarray) -> None:
+    """An L2-only (augmented) index must serve precomputed candidates too, best first."""
+    rng = np.random.default_rng(5)
+    model = ALS()
+    model.item_factors = vectors
+    model.user_factors = rng.standard_normal((30, vectors.shape[1])).astype(np.float32)
+    model.build_index("LSH")
+    model.precompute_candidates(10)
+    assert model.candidates is not None and model.candidates.shape == (30, 10)
+    scores = np.take_along_axis(model.user_factors @ vectors.T, model.candidates, axis=1)
     assert np.all(np.diff(scores, axis=1) <= 1e-5)
 
 

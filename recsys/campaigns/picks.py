@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from recsys.data.vocabulary import Vocabulary
-from recsys.models.base import MISSING_ID, excluded_mask
+from recsys.ranking import MISSING_ID, excluded_mask
 
 BECAUSE = ("bought_with:", "similar_to:")  # reasons that name an item
 

@@ -7,11 +7,12 @@ from typing import Any
 from recsys.config import ModelConfig, section
 from recsys.errors import ConfigError
 from recsys.models.als import ALS
-from recsys.models.base import MISSING_ID, Recommender, top_n
+from recsys.models.base import Recommender
 from recsys.models.bpr import BPR
 from recsys.models.cooccurrence import Cooccurrence
 from recsys.models.itemknn import BM25, TFIDF, Cosine, ItemKNN
 from recsys.models.popular import Popular
+from recsys.ranking import MISSING_ID, top_n
 
 KINDS: dict[str, Any] = {
     cls.kind: cls for cls in (ALS, Popular, BPR, ItemKNN, Cosine, TFIDF, BM25, Cooccurrence)

@@ -16,8 +16,8 @@ import scipy.sparse as sp
 from recsys.config import at_least, between, one_of
 from recsys.data.events import Events
 from recsys.data.interactions import Interactions
-from recsys.models.base import MISSING_ID
 from recsys.models.item_similarity import ItemSimilarityModel, cosine_similarity, top_k_per_row
+from recsys.ranking import MISSING_ID
 
 HOUR = 3_600
 

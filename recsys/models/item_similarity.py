@@ -12,7 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys.data.interactions import Interactions
-from recsys.models.base import top_n, without_self
+from recsys.ranking import top_n, without_self
 
 # Items the matrix gives no score are ordered by popularity, scaled below any real score.
 TIE_BREAK = 1e-6

@@ -12,7 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys.data.interactions import Interactions
-from recsys.models.base import drop_excluded, max_row_count, top_n, without_self
+from recsys.ranking import drop_excluded, max_row_count, top_n, without_self
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import scipy.sparse as sp
 
 from recsys.data.interactions import Interactions
 from recsys.index import VectorIndex
-from recsys.models.base import without_self
+from recsys.ranking import without_self
 
 INDEX_FILE = "index.faiss"
 CANDIDATES_FILE = "candidates.npy"
@@ -67,8 +67,8 @@ class VectorModel:
         if count <= 0 or not len(users):
             return
         queries = np.ascontiguousarray(self.user_factors[users], dtype=np.float32)
-        found = [  # FAISS's own search: faster than numpy's full score matrix for large catalogues
-            self.index.index.search(queries[start : start + batch], count)[1].astype(np.int32)
+        found = [  # the index's own search (any factory), exactly re-scored and ordered
+            self.index.ann_search(queries[start : start + batch], count)[1].astype(np.int32)
             for start in range(0, len(queries), batch)
         ]
         self.candidates = np.vstack(found)

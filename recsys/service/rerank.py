@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from recsys.models.base import top_n
+from recsys.ranking import top_n
 from recsys.service.query import Ranked
 
 POOL_FACTOR = 4  # diversity re-ranks a pool this many times n (at least POOL_MIN)
