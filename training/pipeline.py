@@ -105,21 +105,19 @@ def train(
     with report.stage("matrix"):
         training = prepare(events, catalogue, config)
     report.users, report.items, report.nnz = *training.interactions.shape, training.interactions.nnz
+    recent = active_users(training.events, config)
     for name in config.models:
         say(f"fitting {name}")
         with report.stage(f"fit:{name}"):
-            training.models[name] = build_model(name, config.models[name]).fit(
-                training.interactions
-            )
-            if hasattr(training.models[name], "fit_events"):  # e.g. baskets for cross-sell
-                training.models[name].fit_events(training.events)
-        with report.stage(f"index:{name}"):
-            report.index_recall.update(index_model(name, training.models[name], config))
-        if isinstance(training.models[name], VectorModel):
+            model = build_model(name, config.models[name]).fit(training.interactions)
+            if hasattr(model, "fit_events"):  # e.g. baskets for cross-sell
+                model.fit_events(training.events)
+        training.models[name] = model
+        if isinstance(model, VectorModel):
+            with report.stage(f"index:{name}"):
+                report.index_recall[name] = index_model(name, model, config)
             with report.stage(f"candidates:{name}"):
-                training.models[name].precompute_candidates(
-                    config.server.candidates, active_users(training.events, config)
-                )
+                model.precompute_candidates(config.server.candidates, recent)
     with report.stage("publish"):
         report.bundle = publish(
             Path(models_dir), lambda folder: write_bundle(folder, training, report)
@@ -148,13 +146,12 @@ def active_users(events: Events, config: Config) -> np.ndarray | None:
     return np.unique(events.user[recent])
 
 
-def index_model(name: str, model: Recommender, config: Config) -> dict[str, float]:
-    """Builds the configured FAISS index; an approximate one must reach the recall floor."""
-    if not isinstance(model, VectorModel):
-        return {}
+def index_model(name: str, model: VectorModel, config: Config) -> float:
+    """Builds the configured FAISS index and returns its recall@10 against exact search; an
+    approximate index below the recall floor stops the run."""
     index = model.build_index(config.index.factory)
     if index.exact:
-        return {name: 1.0}
+        return 1.0
     rng = np.random.default_rng(0)
     n_users = len(model.user_factors)
     sample = rng.choice(n_users, size=min(config.index.recall_sample, n_users), replace=False)
@@ -164,7 +161,7 @@ def index_model(name: str, model: Recommender, config: Config) -> dict[str, floa
             f"index {config.index.factory!r} for model {name} reaches recall@10 "
             f"{recall:.3f} < floor {config.index.recall_floor}; nothing published"
         )
-    return {name: round(recall, 4)}
+    return round(recall, 4)
 
 
 def write_bundle(folder: Path, training: Training, report: TrainReport) -> dict[str, Any]:
