@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -130,3 +131,16 @@ def test_a_config_file_sets_models(events_csv: Path, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     manifest = json.loads((Bundle.load(tmp_path / "m").path / "manifest.json").read_text())
     assert list(manifest["models"]) == ["pop"]
+
+
+def test_publishing_clears_only_old_leftovers_of_killed_runs(published: Path,
+                                                              events_csv: Path) -> None:
+    old, young = published / ".tmp-old-1", published / ".tmp-young-2"
+    for leftover in (old, young):
+        leftover.mkdir()
+        (leftover / "users.arrow").write_bytes(b"partial")
+    two_hours_ago = time.time() - 7200
+    os.utime(old, (two_hours_ago, two_hours_ago))
+    train(events_csv, published, CONFIG)
+    assert not old.exists(), "a leftover older than an hour is removed"
+    assert young.exists(), "a young one may belong to a run still going"

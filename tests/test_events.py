@@ -195,3 +195,11 @@ def test_catalogue_aligns_and_types(tmp_path: Path) -> None:
     bad.write_text("item_id,in_stock\na,maybe\n")
     with pytest.raises(InputError, match="in_stock"):
         load_catalogue(bad)
+
+
+def test_catalogue_price_that_is_not_a_number_is_named(tmp_path: Path) -> None:
+    bad = tmp_path / "cat.csv"
+    bad.write_text("item_id,price\na,3.5\nb,cheap\n")
+    with pytest.raises(InputError, match="price is not a number") as caught:
+        load_catalogue(bad)
+    assert caught.value.column == "price" and str(bad) in str(caught.value)
