@@ -14,10 +14,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from recsys.bundle import Bundle
+from recsys.data.incoming import IncomingEvent
 from recsys.errors import ConfigError
 from recsys.eventstore import open_store
 from recsys.store import current_version, set_current
 from serving import create_app
+from serving.activity import ActivityMap
 from serving.observe import OwnHandler, access_log
 from serving.openapi import openapi_path
 from serving.state import ServedLog
@@ -210,3 +212,20 @@ def test_access_log_lines_are_json_with_the_request_id(client: FlaskClient, user
         handler.setStream(previous)
     mine = [line for line in lines if line["request_id"] == response.json["request_id"]]
     assert len(mine) == 1 and mine[0]["status"] == 200 and mine[0]["model"]
+
+
+def test_the_activity_map_built_after_a_restart_knows_stored_and_forgotten_users(
+    tmp_path: Path,
+) -> None:
+    """A worker starting on an existing store must still see who has fresh events, or their
+    next picks would silently ignore them."""
+    url = f"sqlite:///{tmp_path / 'events.db'}"
+    with open_store(url) as store:
+        store.append([IncomingEvent("active-user", "i1", "view", 1_790_000_000.0)])
+        store.forget_user("gone-user")
+        activity = ActivityMap.for_store(url, store)
+        assert activity is not None
+        assert activity.maybe_active("active-user") and activity.maybe_active("gone-user")
+        assert not activity.maybe_active("someone-else")
+        activity.mark(["someone-else"])
+        assert ActivityMap.for_store(url, store).maybe_active("someone-else")  # shared file
