@@ -20,8 +20,7 @@ from threadpoolctl import threadpool_limits
 from benchmarks.common import peak_rss_mb, print_table, write_json
 from data.generator import generate_shop
 from recsys.config import Config
-from recsys.data import Interactions, load_events
-from recsys.evaluation.compare import relevant_matrix
+from recsys.data import Interactions, load_events, purchases_matrix
 from recsys.evaluation.evaluate import evaluate_model
 from recsys.evaluation.splits import Split, given_test_split, temporal_split
 from recsys.evaluation.stats import bootstrap_ci
@@ -46,7 +45,7 @@ def measure(split: Split, ks: list[int], batch: int) -> dict[str, Any]:
     start = time.perf_counter()
     model = ALS().fit(train)
     fit_s = time.perf_counter() - start
-    bought = relevant_matrix(split.train, ("purchase",), train.shape[1])
+    bought = purchases_matrix(split.train, train.shape[1])
     start = time.perf_counter()
     ours = evaluate_model(model, train.matrix, split.test, ks, batch=batch, exclude=bought)
     ours_s = time.perf_counter() - start

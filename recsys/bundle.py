@@ -13,6 +13,7 @@ import scipy.sparse as sp
 from recsys.data.catalogue import Catalogue
 from recsys.data.vocabulary import Vocabulary
 from recsys.errors import BundleError
+from recsys.membership import SegmentMembership
 from recsys.models import Recommender, model_class
 from recsys.popularity import Popularity
 from recsys.store import CURRENT, MANIFEST, current_version, sha256_file
@@ -20,6 +21,7 @@ from recsys.store import CURRENT, MANIFEST, current_version, sha256_file
 USERS, ITEMS = "users.arrow", "items.arrow"
 INTERACTIONS, PURCHASED = "interactions.npz", "purchased.npz"
 CATALOGUE, POPULARITY, MODELS = "catalogue.parquet", "popularity", "models"
+SEGMENTS = "segments.arrow"
 
 
 @dataclass
@@ -35,6 +37,7 @@ class Bundle:
     popularity: Popularity
     models: dict[str, Recommender] = field(default_factory=dict)
     catalogue: Catalogue | None = None
+    segments: SegmentMembership | None = None  # None: a bundle trained before they were stored
 
     @property
     def version(self) -> str:
@@ -47,7 +50,7 @@ class Bundle:
         folder = resolve(Path(path))
         manifest = verify(folder)
         try:
-            return cls(
+            bundle = cls(
                 path=folder,
                 manifest=manifest,
                 users=Vocabulary.load(folder / USERS),
@@ -62,9 +65,13 @@ class Bundle:
                     for name, entry in manifest["models"].items()
                 },
                 catalogue=load_catalogue_table(folder, manifest),
+                segments=load_segments(folder, manifest),
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise BundleError(f"bundle {folder} cannot be loaded: {exc}") from None
+        if bundle.segments is not None and len(bundle.segments) != len(bundle.users):
+            raise BundleError(f"bundle {folder}: {SEGMENTS} does not hold one row per user")
+        return bundle
 
     def model_label(self, name: str) -> str:
         return f"{name}@{self.version}"
@@ -101,3 +108,9 @@ def load_catalogue_table(folder: Path, manifest: dict[str, Any]) -> Catalogue | 
     if CATALOGUE not in manifest["files"]:
         return None
     return Catalogue(pq.read_table(folder / CATALOGUE), frozenset(manifest.get("catalogue", [])))
+
+
+def load_segments(folder: Path, manifest: dict[str, Any]) -> SegmentMembership | None:
+    if SEGMENTS not in manifest["files"]:
+        return None
+    return SegmentMembership.load(folder / SEGMENTS)

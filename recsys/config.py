@@ -63,14 +63,16 @@ class ServerConfig:
     max_body_bytes: int = 1_000_000
     cors_origins: tuple[str, ...] = ()
     candidates: int = 200
-    candidates_days: float = 14.0
+    candidates_days: float = 0.0  # 0: every user
     watch_seconds: float = 2.0
+    experiments_refresh_seconds: float = 2.0
 
     def check(self, key: str) -> None:
         at_least(f"{key}.max_body_bytes", self.max_body_bytes, 1)
         between(f"{key}.candidates", self.candidates, 0, 10_000)
         at_least(f"{key}.candidates_days", self.candidates_days, 0)
         at_least(f"{key}.watch_seconds", self.watch_seconds, 0)
+        at_least(f"{key}.experiments_refresh_seconds", self.experiments_refresh_seconds, 0.1)
 
 
 @dataclass(frozen=True)

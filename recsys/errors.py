@@ -29,7 +29,7 @@ class ConfigError(RecsysError):
     """An unknown key or an out-of-range value in the configuration."""
 
     def __init__(self, key: str, reason: str) -> None:
-        self.key = key
+        self.key, self.reason = key, reason
         super().__init__(f"config key '{key}': {reason}")
 
 

@@ -53,6 +53,7 @@ class VectorIndex:
         self.vectors = vectors
         self.index = index
         self.augmented = index.d == vectors.shape[1] + 1
+        self.exact_scores = not self.augmented and stores_vectors(index)
 
     @classmethod
     def build(cls, vectors: np.ndarray, factory: str = "Flat") -> VectorIndex:
@@ -100,6 +101,9 @@ class VectorIndex:
         products and sorted by them: quantised or hashed indexes only approximate the scores,
         augmented ones give L2 distances. No exclusions, no refill."""
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        if self.exact_scores:  # inner products of the stored vectors, already best first
+            scores, ids = self.index.search(queries, k)
+            return np.where(ids >= 0, scores, -np.inf).astype(np.float32), ids.astype(np.int64)
         if self.augmented:
             zeros = np.zeros((len(queries), 1), np.float32)
             _, ids = self.index.search(np.hstack([queries, zeros]), k)
@@ -164,6 +168,15 @@ def augment_items(vectors: np.ndarray) -> np.ndarray:
     squared = np.einsum("id,id->i", vectors, vectors)
     extra = np.sqrt(np.maximum(squared.max(initial=0.0) - squared, 0.0))
     return np.ascontiguousarray(np.hstack([vectors, extra[:, None]]), dtype=np.float32)
+
+
+def stores_vectors(index: faiss.Index) -> bool:
+    """Whether `index` scores by the inner product of the full stored vectors (Flat, HNSW over
+    Flat, IVF over Flat): its scores are exact and its results sorted by them."""
+    found = faiss.downcast_index(index)
+    return found.metric_type == faiss.METRIC_INNER_PRODUCT and isinstance(
+        found, faiss.IndexFlat | faiss.IndexHNSWFlat | faiss.IndexIVFFlat
+    )
 
 
 def set_search_defaults(index: faiss.Index) -> None:

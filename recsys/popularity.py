@@ -3,16 +3,23 @@ prefix)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
+from recsys.config import ModelConfig, section
 from recsys.data.events import Events
+from recsys.errors import ConfigError
+from recsys.models.popular import Popular, PopularParams
 from recsys.ranking import top_n
 
 DAY = 86_400
+DEFAULT_WINDOW_DAYS = PopularParams.window_days
+PARAMS = "params.json"
 
 
 @dataclass
@@ -22,10 +29,12 @@ class Popularity:
 
     best_sellers: np.ndarray
     trending: np.ndarray
-    window_days: float = 7.0
+    window_days: float = DEFAULT_WINDOW_DAYS
 
     @classmethod
-    def from_events(cls, events: Events, n_items: int, window_days: float = 7.0) -> Popularity:
+    def from_events(
+        cls, events: Events, n_items: int, window_days: float = DEFAULT_WINDOW_DAYS
+    ) -> Popularity:
         bought = events.is_type("purchase")
         purchases = np.bincount(events.item[bought], minlength=n_items).astype(np.float32)
         touched = np.bincount(events.item, minlength=n_items).astype(np.float32)
@@ -53,12 +62,32 @@ class Popularity:
         folder.mkdir(parents=True, exist_ok=True)
         np.save(folder / "best_sellers.npy", self.best_sellers)
         np.save(folder / "trending.npy", self.trending)
+        (folder / PARAMS).write_text(json.dumps({"window_days": self.window_days}))
 
     @classmethod
-    def load(cls, folder: Path, window_days: float = 7.0) -> Popularity:
+    def load(cls, folder: Path) -> Popularity:
+        """The tables saved in `folder`; bundles from before the window was stored counted 7
+        days."""
+        params = json.loads((folder / PARAMS).read_text()) if (folder / PARAMS).is_file() else {}
         return cls(
-            np.load(folder / "best_sellers.npy"), np.load(folder / "trending.npy"), window_days
+            np.load(folder / "best_sellers.npy"),
+            np.load(folder / "trending.npy"),
+            float(params.get("window_days", DEFAULT_WINDOW_DAYS)),
         )
+
+
+def trending_window(models: Mapping[str, ModelConfig]) -> float:
+    """The trending window in days: `window_days` of the `popular` models of the config (they
+    must agree: a bundle has one trending table), else the default."""
+    windows = {
+        name: section(PopularParams, config.params, f"models.{name}").window_days
+        for name, config in models.items()
+        if config.kind == Popular.kind
+    }
+    if len(set(windows.values())) > 1:
+        shown = ", ".join(f"models.{name}.window_days = {days:g}" for name, days in windows.items())
+        raise ConfigError(f"models.{next(iter(windows))}.window_days", f"must agree: {shown}")
+    return next(iter(windows.values()), DEFAULT_WINDOW_DAYS)
 
 
 def category_mask(categories: np.ndarray, category: str) -> np.ndarray:

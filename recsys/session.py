@@ -11,12 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 from recsys.bundle import Bundle
 from recsys.models.base import FoldIn, Recommender
 from recsys.models.vector import VectorModel
-from recsys.ranking import top_n
+from recsys.ranking import row_of, top_n
 
 KNN_KINDS = ("itemknn", "bm25", "cosine", "tfidf")
 
@@ -110,16 +109,6 @@ def known_items(items: np.ndarray | None, n_items: int) -> np.ndarray:
     """The item numbers the bundle knows (unknown ones, e.g. -1, dropped), order kept."""
     items = np.asarray(items if items is not None else [], dtype=np.int64).ravel()
     return items[(items >= 0) & (items < n_items)]
-
-
-def row_of(items: np.ndarray, n_items: int, values: np.ndarray | None = None) -> sp.csr_matrix:
-    """One CSR row holding `items` (repeats summed)."""
-    values = np.ones(len(items), np.float32) if values is None else values.astype(np.float32)
-    row = sp.csr_matrix(
-        (values, (np.zeros(len(items), np.int64), items)), shape=(1, n_items), dtype=np.float32
-    )
-    row.sum_duplicates()
-    return row
 
 
 def unit_max(scores: np.ndarray) -> np.ndarray:

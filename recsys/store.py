@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -98,11 +98,18 @@ def rollback(models_dir: Path, version: str) -> None:
     """Points CURRENT at an earlier bundle after checking that it is whole."""
     from recsys.bundle import verify
 
-    folder = models_dir / version
-    if version.startswith(".") or "/" in version or not (folder / MANIFEST).is_file():
-        raise BundleError(f"no bundle {version!r} in {models_dir}")
-    verify(folder)
+    verify(version_folder(models_dir, version))
     set_current(models_dir, version)
+
+
+def version_folder(models_dir: Path, version: str) -> Path:
+    """The folder of the published bundle `version`; BundleError when there is none by that name
+    (temporary folders and paths are not versions)."""
+    folder = models_dir / version
+    named = bool(version) and not version.startswith(".") and "/" not in version
+    if not named or not (folder / MANIFEST).is_file():
+        raise BundleError(f"no bundle {version!r} in {models_dir}")
+    return folder
 
 
 def checksums(folder: Path) -> dict[str, str]:
@@ -146,6 +153,30 @@ def fsync_dir(folder: Path) -> None:
 
 def remove_stale_temporaries(models_dir: Path, older_than_seconds: float = 3600) -> None:
     """Leftovers of runs that were killed; young ones may belong to a run still going."""
-    for tmp in models_dir.glob(f"{TMP_PREFIX}*"):
-        if time.time() - tmp.stat().st_mtime > older_than_seconds:
+    remove_leftovers(
+        models_dir.glob(f"{TMP_PREFIX}*"),
+        lambda tmp: time.time() - tmp.stat().st_mtime > older_than_seconds,
+    )
+
+
+def remove_leftovers(paths: Iterable[Path], stale: Callable[[Path], bool]) -> None:
+    """Removes the temporary files and folders among `paths` that `stale` says no run is still
+    writing."""
+    for tmp in paths:
+        if stale(tmp):
             shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
+
+
+def writer_gone(path: Path) -> bool:
+    """Whether the process whose id ends the temporary name (`...-PID`) has ended (a process of
+    this machine: the temporary file sits beside its target)."""
+    pid = path.name.rpartition("-")[2]
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError):  # alive but another user's; no process id
+        return False
+    return False

@@ -23,8 +23,10 @@ from recsys.experiments import Experiments
 from serving import events_api, experiments_api, ops, picks_api
 from serving.activity import ActivityMap
 from serving.http import register_errors
+from serving.jsonio import OrjsonProvider
+from serving.live_experiments import LiveExperiments
 from serving.observe import Metrics, register_observers, setup_access_log
-from serving.resources import Resources, check_experiments
+from serving.resources import Resources, bundle_swapped, check_experiments
 from serving.settings import load_settings
 from serving.state import BundleHolder, ProcessLocal, ServedLog, Watcher
 
@@ -36,8 +38,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     server = settings.config.server
     app = Flask(__name__)
     app.config.update(MAX_CONTENT_LENGTH=server.max_body_bytes, RECSYS=settings)
-    app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.json.compact = True  # type: ignore[attr-defined]
+    app.json = OrjsonProvider(app)
     setup_access_log()
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -45,14 +46,20 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     metrics = Metrics()
     store = open_store(settings.database_url)
     experiments = Experiments.from_config(settings.config.experiments)
-    check_experiments(experiments)
-    holder = BundleHolder(settings.models_dir, metrics.set_version)
+    holder = BundleHolder(settings.models_dir, lambda old, new: bundle_swapped(app, old, new))
+    check_experiments(experiments, holder)  # loads the versions variants pin
     watcher = Watcher(holder, server.watch_seconds if settings.watch else 0)
     served_log = ServedLog(store, settings.served_log, metrics.served_dropped.inc)
+    live = LiveExperiments(  # adds the stored experiments (POST /admin/experiments)
+        experiments, store, server.experiments_refresh_seconds,
+        lambda current: setattr(app.extensions["recsys"], "experiments", current),
+        lambda experiment: check_experiments(Experiments([experiment]), holder),
+    )  # fmt: skip
 
     def start_threads() -> None:
         served_log.start()
         watcher.start()
+        live.start()
         threading.Thread(target=warm, name="recsys-warm", daemon=True).start()
 
     def warm() -> None:  # a forked worker maps in the pages its requests will touch
@@ -65,6 +72,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         settings, holder, store, experiments, metrics, served_log, ProcessLocal(start_threads),
         activity,
     )  # fmt: skip
+    app.extensions["recsys.experiments"] = live
+    live.refresh()
     try:
         holder.reload()
     except BundleError as exc:

@@ -56,7 +56,7 @@ def build(path: Path, store: EventStore) -> None:
     temporary file and linked into place only if no other worker got there first (os.link never
     replaces), so all workers map the same file and never see half of one."""
     slots = np.zeros(SLOTS, np.uint8)
-    users = store.events_table().column("user_id").unique().to_pylist()
+    users = store.user_ids()
     for digest in [user_digest(u) for u in users] + list(store.forgotten_users()):
         slots[slot(digest)] = 1
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")

@@ -1,19 +1,27 @@
-"""GET /v1/experiments and GET /v1/experiments/{name}/report.
+"""GET /v1/experiments and GET /v1/experiments/{name}/report; POST /admin/experiments and
+DELETE /admin/experiments/{name} (API key) for experiments defined at run time.
 
-The experiments and the event store are the app's own (serving.resources); errors go through the
-app's JSON error handler (serving/http.py).
+The experiments and the event store are the app's own (serving.resources, followed by
+serving.live_experiments); errors go through the app's JSON error handler (serving/http.py).
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify, request
-from werkzeug.exceptions import NotFound
+import time
+from typing import Any
 
-from recsys.errors import ParameterError
-from recsys.experiments import Experiments
+from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.exceptions import Conflict, NotFound
+
+from recsys.errors import ConfigError, ParameterError
+from recsys.experiments import ExperimentConfig, Experiments
+from recsys.experiments.config import TABLE_KEYS, iso
 from recsys.experiments.load import report_from_store
 from recsys.experiments.report import REVENUE_TESTS
-from serving.resources import resources
+from recsys.experiments.stored import definition_config, parameter_errors, read_definition
+from serving.http import json_body
+from serving.live_experiments import LiveExperiments
+from serving.resources import require_api_key, resources
 
 bp = Blueprint("experiments", __name__)
 REPORT_PARAMETERS = ("revenue_test", "format")
@@ -24,11 +32,63 @@ def configured() -> Experiments:
     return resources().experiments
 
 
+def live_experiments() -> LiveExperiments:
+    resources()  # starts this process's threads
+    found: LiveExperiments = current_app.extensions["recsys.experiments"]
+    return found
+
+
 @bp.get("/v1/experiments")
 def list_experiments() -> Response:
-    """The configured experiments: placements, variants with shares, window, audience, and
-    whether each is live now."""
-    return jsonify({"experiments": configured().describe()})
+    """The experiments, the config file's first: placements, variants with shares, window,
+    audience, whether each is live now, and `source` (config, or admin for those defined through
+    POST /admin/experiments)."""
+    source = live_experiments().source
+    experiments = configured().experiments
+    return jsonify({"experiments": [described(e, source(e.name)) for e in experiments]})
+
+
+@bp.post("/admin/experiments")
+def create_experiment() -> tuple[Response, int]:
+    """Define an experiment (API key): the body is one [[experiments]] table as JSON. Every worker
+    serves it within server.experiments_refresh_seconds. It never changes: to change it, stop it
+    and create another under a new name (names are never reused)."""
+    require_api_key()
+    body = json_body(TABLE_KEYS)
+    experiment = read_definition(body)
+    live = live_experiments()
+    with parameter_errors("experiments[0]"):  # the check names keys as in a config of one
+        live.check(experiment)
+    name = experiment.name
+    if name in live.configured or not live.store.add_experiment(name, body, time.time()):
+        raise Conflict(f"an experiment named {name!r} exists already; names are never reused, "
+                       "not even a stopped experiment's: choose another name")  # fmt: skip
+    live.refresh()
+    return jsonify(described(experiment, "admin")), 201
+
+
+@bp.delete("/admin/experiments/<name>")
+def stop_experiment(name: str) -> dict[str, Any]:
+    """Stop an experiment defined through POST /admin/experiments (API key): it ends now, stays
+    listed, and its report keeps working. 409 for one of the config file."""
+    require_api_key()
+    live = live_experiments()
+    if name in live.configured:
+        raise Conflict(f"experiment {name!r} is defined in the config file: edit the config file "
+                       "(set its end) to stop it")  # fmt: skip
+    stored = live.store.stop_experiment(name, time.time())
+    if stored is None:
+        raise NotFound(f"no experiment named {name!r} (GET /v1/experiments lists them)")
+    live.refresh()
+    try:
+        return described(definition_config(stored), "admin")
+    except ConfigError:  # stored by an earlier version and no longer served: stopped all the same
+        return {"name": name, "end": iso(stored.stopped), "active": False, "source": "admin"}
+
+
+def described(experiment: ExperimentConfig, source: str) -> dict[str, Any]:
+    """As GET /v1/experiments lists it."""
+    return {**experiment.to_dict(), "active": experiment.active(time.time()), "source": source}
 
 
 @bp.get("/v1/experiments/<name>/report")

@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from flask import Flask, Response, current_app, request
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
@@ -18,6 +19,7 @@ from recsys.data.incoming import text
 from recsys.errors import BundleError, NoModelError, ParameterError, RecsysError
 from recsys.eventstore import StoreError
 from recsys.service.query import MAX_N, Query
+from serving.jsonio import dumps
 
 MAX_LIST = 1000  # ids in `exclude`, a basket or a batch
 COMMON = ("n", "category", "exclude", "in_stock", "diversity", "experiment")
@@ -113,7 +115,7 @@ def json_body(allowed: tuple[str, ...]) -> dict[str, Any]:
     if request.mimetype != "application/json":
         raise UnsupportedType()
     try:
-        body = json.loads(request.get_data(cache=False))
+        body = orjson.loads(request.get_data(cache=False))
     except (ValueError, UnicodeDecodeError) as exc:
         raise ParameterError("body", f"is not valid JSON ({exc})") from None
     if not isinstance(body, dict):
@@ -151,7 +153,7 @@ class UnsupportedType(HTTPException):
 
 def error_response(status: int, code: str, message: str, **extra: Any) -> Response:
     body = {"error": {"code": code, "message": message, **extra}}
-    return current_app.response_class(json.dumps(body), status=status, mimetype="application/json")
+    return current_app.response_class(dumps(body), status=status, mimetype="application/json")
 
 
 def status_of(exc: RecsysError) -> tuple[int, str]:

@@ -6,7 +6,6 @@ in which case every worker writes its values there and /metrics adds them up."""
 from __future__ import annotations
 
 import atexit
-import json
 import logging
 import os
 import random
@@ -29,6 +28,7 @@ from prometheus_client import (
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from recsys.service import ServedBundle
+from serving.jsonio import dumps
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 FLUSH_SECONDS = 0.05  # access log lines are written in batches this often
@@ -177,7 +177,7 @@ def register_observers(app: Flask, metrics: Metrics, cors_origins: tuple[str, ..
             "ms": round(seconds * 1000, 2),
             "model": g.get("model"),
         }
-        write_access(json.dumps(fields, ensure_ascii=False))
+        write_access(dumps(fields).decode())
         return response
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Flask
 
+from recsys.experiments.config import TABLE_KEYS
 from serving.http import COMMON
 
 PATH_PARAM = re.compile(r"<(?:[a-z]+:)?([A-Za-z_]+)>")
@@ -24,7 +25,21 @@ BODIES = {
     "/v1/sessions/recommendations": {"items": "array", "session_id": "string"},
     "/v1/recommendations/batch": {"user_ids": "array"},
     "/v1/events": {"events": "array"},
+    "/admin/experiments": {  # one [[experiments]] table as JSON (README, A/B experiments)
+        **dict.fromkeys(TABLE_KEYS, "string"),
+        **dict.fromkeys(("placements", "variants"), "array"),
+        "attribution_hours": "number",
+    },
 }
+CREATED = {"experiments.create_experiment"}
+MORE_ERRORS = {
+    "experiments.create_experiment": (("409", "the name is taken"),),
+    "experiments.stop_experiment": (
+        ("404", "no such experiment"),
+        ("409", "defined in the config file"),
+    ),
+}
+WINDOW = "trending over the bundle's [models.<popular>] window_days (e.g. 7d), or all"
 ERROR = {"$ref": "#/components/schemas/Error"}
 PICKS = {"$ref": "#/components/schemas/Picks"}
 
@@ -62,7 +77,8 @@ def operation(rule: str, endpoint: str, arguments: list[str], method: str, doc: 
             {"name": name, "in": "query", "schema": QUERY_SCHEMAS[name]} for name in COMMON
         ]
     if rule == "/v1/popular":
-        parameters.append({"name": "window", "in": "query", "schema": {"type": "string"}})
+        parameters.append({"name": "window", "in": "query", "schema": {"type": "string"},
+                           "description": WINDOW})  # fmt: skip
     found: dict[str, Any] = {
         "operationId": endpoint.replace(".", "_"),
         "summary": summary,
@@ -79,13 +95,13 @@ def operation(rule: str, endpoint: str, arguments: list[str], method: str, doc: 
             "content": {"application/json": {"schema": {"type": "object",
                                                         "properties": properties}}},
         }  # fmt: skip
-    if rule in ("/admin/reload", "/v1/users/<path:user_id>") and method in ("POST", "DELETE"):
+    if rule.startswith("/admin/") or (rule == "/v1/users/<path:user_id>" and method == "DELETE"):
         found["security"] = [{"apiKey": []}, {"bearer": []}]
     return found
 
 
 def responses(endpoint: str) -> dict[str, Any]:
-    ok = {"description": "OK"}
+    ok = {"description": "Created" if endpoint in CREATED else "OK"}
     if endpoint.startswith("picks.") and endpoint != "picks.batch":
         ok["content"] = {"application/json": {"schema": PICKS}}
     errors = {
@@ -94,9 +110,10 @@ def responses(endpoint: str) -> dict[str, Any]:
             ("400", "bad parameter (named in the message)"),
             ("413", "body too large"),
             ("503", "no model loaded yet"),
+            *MORE_ERRORS.get(endpoint, ()),
         )
     }
-    return {"200": ok, **errors}
+    return {"201" if endpoint in CREATED else "200": ok, **errors}
 
 
 def components() -> dict[str, Any]:

@@ -10,7 +10,7 @@ from flask import Blueprint, g, request
 from recsys import service
 from recsys.errors import ParameterError
 from serving.http import body_ids, body_text, json_body, path_id, request_query
-from serving.resources import assign, picks_body, ranked_picks, resources, tuned
+from serving.resources import assign, picks_body, ranked_picks, resources, source_of, tuned
 
 bp = Blueprint("picks", __name__)
 ANONYMOUS = "anonymous"
@@ -27,7 +27,9 @@ def user_recommendations(user_id: str) -> dict[str, Any]:
     fresh, forgotten = user_activity(user_id, served.bundle.users)
     picks = ranked_picks(
         assignment, served, query,
-        lambda model, asked: service.for_user(served, user_id, asked, model, fresh, forgotten),
+        lambda source, model, asked: service.for_user(
+            source, user_id, asked, model, fresh, forgotten
+        ),
     )  # fmt: skip
     return picks_body("recommendations", picks, served, assignment, user_id)
 
@@ -41,7 +43,7 @@ def similar_items(item_id: str) -> dict[str, Any]:
     assignment = assign("similar", item_id, query, served)
     picks = ranked_picks(
         assignment, served, query,
-        lambda model, asked: service.similar(served, item_id, asked, model),
+        lambda source, model, asked: service.similar(source, item_id, asked, model),
     )  # fmt: skip
     return picks_body("similar", picks, served, assignment, None)
 
@@ -68,7 +70,7 @@ def cross_sell_body(items: list[str], user_id: str | None, query: service.Query)
     assignment = assign("cross-sell", user_id or ",".join(items[:1]) or ANONYMOUS, query, served)
     picks = ranked_picks(
         assignment, served, query,
-        lambda model, asked: service.cross_sell(served, items, asked, model),
+        lambda source, model, asked: service.cross_sell(source, items, asked, model),
     )  # fmt: skip
     return picks_body("cross-sell", picks, served, assignment, user_id)
 
@@ -97,8 +99,9 @@ def session_recommendations() -> dict[str, Any]:
     visitor = body_text(body, "session_id") or ANONYMOUS
     served = resources().holder.served
     assignment = assign("session", visitor, query, served)
-    picks = service.session(served, items, tuned(query, assignment))
-    return picks_body("session", picks, served, assignment, None)
+    source, _ = source_of(assignment, served)
+    picks = service.session(source, items, tuned(query, assignment))
+    return picks_body("session", picks, source, assignment, None)
 
 
 @bp.post("/v1/recommendations/batch")
@@ -113,8 +116,8 @@ def batch() -> dict[str, Any]:
         fresh, forgotten = user_activity(user_id, served.bundle.users)
         picks = ranked_picks(
             assignment, served, query,
-            lambda model, asked, user_id=user_id, fresh=fresh, forgotten=forgotten: (
-                service.for_user(served, user_id, asked, model, fresh, forgotten)
+            lambda source, model, asked, user_id=user_id, fresh=fresh, forgotten=forgotten: (
+                service.for_user(source, user_id, asked, model, fresh, forgotten)
             ),
         )  # fmt: skip
         body = picks_body("batch", picks, served, assignment, user_id)

@@ -11,14 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from flask import current_app, g, request
+from flask import Flask, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
-from recsys.errors import ConfigError
+from recsys.errors import BundleError, ConfigError, NoModelError
 from recsys.eventstore import EventStore
 from recsys.experiments import Assignment, Experiments, Visitor
 from recsys.service import Picks, Query, ServedBundle
-from recsys.service.mixed import interleaved
+from recsys.service.mixed import interleaved, renumbered
 from serving.activity import ActivityMap
 from serving.observe import Metrics
 from serving.settings import Settings
@@ -49,26 +49,51 @@ class Resources:
     activity: ActivityMap | None = None
 
 
-def check_experiments(experiments: Experiments) -> None:
-    """What the server cannot serve is refused at start-up, never silently replaced: a variant
-    naming a bundle version (the server serves one bundle: compare versions offline with
-    `recsys experiment simulate`, or put both models in one bundle). A `segment` audience is
-    accepted but admits nobody here: lifecycle segments are not known at serve time (logged)."""
+def check_experiments(experiments: Experiments, holder: BundleHolder) -> None:
+    """Loads every bundle version a variant pins (kept for the process's life). One that is
+    missing or damaged is refused with a ConfigError naming the variant's key: the server never
+    serves another bundle in its place. Segments unknown to the serving bundle are logged (before
+    the first bundle loads, its swap logs them)."""
     for i, experiment in enumerate(experiments.experiments):
         for j, variant in enumerate(experiment.variants):
             if variant.bundle:
-                raise ConfigError(
-                    f"experiments[{i}].variants[{j}].bundle",
-                    f"the server serves one bundle and cannot serve version {variant.bundle!r} "
-                    "for one variant; train both models into one bundle and name them with "
-                    "`model`, or compare versions offline with `recsys experiment simulate`",
-                )
-        if experiment.segment:
+                try:
+                    holder.pin(variant.bundle)
+                except BundleError as exc:
+                    raise ConfigError(
+                        f"experiments[{i}].variants[{j}].bundle",
+                        f"cannot serve bundle version {variant.bundle!r}: {exc}",
+                    ) from None
+    if holder.ready:
+        warn_unknown_segments(experiments, holder.served)
+
+
+def warn_unknown_segments(experiments: Experiments, served: ServedBundle) -> None:
+    """Logs every experiment whose `segment` the serving bundle does not know: it admits nobody
+    while that bundle serves."""
+    segments = served.bundle.segments
+    known = list(segments.names) if segments is not None else []
+    for experiment in experiments.experiments:
+        if experiment.segment and experiment.segment not in known:
+            reason = (
+                f"not a segment of bundle {served.version}: nobody is admitted"
+                if segments is not None
+                else f"bundle {served.version} holds no segments (trained before they were "
+                "stored; retrain it): nobody is admitted"
+            )
             log.warning(
                 '{"event": "experiment_segment_unknown", "experiment": %s, "segment": %s, '
-                '"reason": "segments are not known at serve time: nobody is admitted"}',
-                json.dumps(experiment.name), json.dumps(experiment.segment),
+                '"known": %s, "reason": %s}',
+                json.dumps(experiment.name), json.dumps(experiment.segment), json.dumps(known),
+                json.dumps(reason),
             )  # fmt: skip
+
+
+def bundle_swapped(app: Flask, previous: str | None, served: ServedBundle) -> None:
+    """After a bundle starts serving: the version metric, and the segment check."""
+    found: Resources = app.extensions["recsys"]
+    found.metrics.set_version(previous, served)
+    warn_unknown_segments(found.experiments, served)
 
 
 def resources() -> Resources:
@@ -101,19 +126,38 @@ def given_key() -> str:
 def assign(
     placement: str, visitor_id: str, query: Query, served: ServedBundle
 ) -> Assignment | None:
-    """The visitor's experiment variant for this placement (None outside experiments)."""
+    """The visitor's experiment variant for this placement (None outside experiments). The
+    serving bundle says whether the visitor is returning and which segments they are in."""
     experiments = resources().experiments
     if not len(experiments):
         return None
-    visitor = Visitor(returning=visitor_id in served.bundle.users)
+    bundle = served.bundle
+    user = bundle.users.index(visitor_id)
+    segments = bundle.segments.of(user) if bundle.segments is not None else frozenset()
+    visitor = Visitor(returning=user is not None, segments=segments)
     return experiments.assign(placement, visitor_id, query.experiment, visitor)
 
 
-def model_for(assignment: Assignment | None, served: ServedBundle) -> str | None:
-    """The variant's model when this bundle has it; None means the default model."""
-    if assignment is not None and assignment.model in served.bundle.models:
-        return assignment.model
-    return None
+def source_of(
+    assignment: Assignment | None, served: ServedBundle
+) -> tuple[ServedBundle, str | None]:
+    """The bundle and model an assignment's picks come from: the pinned version's own bundle for
+    a bundle-version variant, else the serving one; model None means that bundle's default."""
+    if assignment is None:
+        return served, None
+    if "bundle" in assignment.params:
+        served = pinned(assignment, str(assignment.params["bundle"]))
+    return served, assignment.model if assignment.model in served.bundle.models else None
+
+
+def pinned(assignment: Assignment, version: str) -> ServedBundle:
+    """A pinned version, loaded at start-up (or on first use for an experiment added since)."""
+    try:
+        return resources().holder.pin(version)
+    except BundleError as exc:
+        raise NoModelError(
+            f"experiment {assignment.experiment!r} variant {assignment.variant!r}: {exc}"
+        ) from None
 
 
 def tuned(query: Query, assignment: Assignment | None) -> Query:
@@ -127,18 +171,26 @@ def ranked_picks(
     assignment: Assignment | None,
     served: ServedBundle,
     query: Query,
-    rank: Callable[[str | None, Query], Picks],
+    rank: Callable[[ServedBundle, str | None, Query], Picks],
 ) -> Picks:
-    """rank(model, query) for the assigned variant; in an interleaving experiment both rankers'
-    picks merged by team draft, seeded with the request id."""
-    picks = rank(model_for(assignment, served), tuned(query, assignment))
+    """rank(bundle, model, query) for the assigned variant (source_of), rendered with that
+    bundle's item ids; in an interleaving experiment both rankers' picks merged by team draft,
+    seeded with the request id (the rival's items renumbered when it ranks another version)."""
+    source, model = source_of(assignment, served)
+    picks = rank(source, model, tuned(query, assignment))
     rival = assignment.rival if assignment is not None else None
     if rival is None:
+        rendered_once(picks, source)
         return picks
-    other = rank(model_for(rival, served), tuned(query, rival))
+    rival_source, rival_model = source_of(rival, served)
+    other = rank(rival_source, rival_model, tuned(query, rival))
+    if rival_source is not source:
+        other = renumbered(other, rival_source, source)
     experiment = resources().experiments.get(rival.experiment)
     first = experiment.variants[0].name if experiment is not None else "A"
-    return interleaved(picks, other, query.n, g.request_id, (first, rival.variant))
+    merged = interleaved(picks, other, query.n, g.request_id, (first, rival.variant))
+    rendered_once(merged, source)
+    return merged
 
 
 def picks_body(
@@ -150,9 +202,7 @@ def picks_body(
 ) -> dict[str, Any]:
     """The response body; records it for attribution and counts fallbacks."""
     found = resources()
-    if picks.rendered is None:  # remembered picks are shared: rendered once
-        picks.rendered = rendered(picks, served)
-    item_ids, items = picks.rendered
+    item_ids, items = rendered_once(picks, served)
     experiment = assignment.experiment if assignment else None
     variant = assignment.variant if assignment else None
     found.served_log.put(
@@ -169,6 +219,14 @@ def picks_body(
         "variant": variant,
         "items": items,
     }
+
+
+def rendered_once(picks: Picks, served: ServedBundle) -> tuple[list[str], list[dict[str, Any]]]:
+    """The picks' item ids and response items, rendered with the ids of `served` (the bundle
+    whose item numbers they hold) the first time and kept: remembered picks are shared."""
+    if picks.rendered is None:
+        picks.rendered = rendered(picks, served)
+    return picks.rendered
 
 
 def rendered(picks: Picks, served: ServedBundle) -> tuple[list[str], list[dict[str, Any]]]:

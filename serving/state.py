@@ -1,5 +1,6 @@
-"""What a server process holds: the serving bundle (swapped atomically on reload), the file watch
-on models/CURRENT and the background writer of served responses."""
+"""What a server process holds: the serving bundle (swapped atomically on reload), the bundle
+versions experiment variants pin, the file watch on models/CURRENT and the background writer of
+served responses."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from recsys.bundle import Bundle
 from recsys.errors import BundleError, NoModelError
 from recsys.eventstore import EventStore, StoreError
 from recsys.service import ServedBundle
-from recsys.store import CURRENT, current_version, list_versions
+from recsys.store import CURRENT, current_version, list_versions, version_folder
 
 log = logging.getLogger("recsys.server")
 
@@ -24,7 +25,9 @@ log = logging.getLogger("recsys.server")
 class BundleHolder:
     """One reference to the serving bundle. A reload loads and verifies the new bundle completely
     before replacing the reference, so a request that took the old one finishes on it, new ones get
-    the new, and a damaged bundle never replaces a good one."""
+    the new, and a damaged bundle never replaces a good one. Versions pinned by experiment
+    variants are held beside it for the process's life, whatever CURRENT does; one object per
+    version (CURRENT moving onto a pinned version reuses it)."""
 
     def __init__(
         self, models_dir: Path, on_swap: Callable[[str | None, ServedBundle], None]
@@ -34,6 +37,7 @@ class BundleHolder:
         self._reload_lock = threading.Lock()
         self._on_swap = on_swap
         self.refused: dict[str, str] = {}  # version -> why it was refused
+        self.pinned: dict[str, ServedBundle] = {}  # version -> bundle, for experiment variants
 
     @property
     def served(self) -> ServedBundle:
@@ -44,10 +48,33 @@ class BundleHolder:
         return served
 
     def warm(self) -> None:
-        """Maps the serving bundle's arrays into this process (a forked worker's first use)."""
-        served = self._served
-        if served is not None:
+        """Maps the serving and pinned bundles' arrays into this process (a forked worker's first
+        use)."""
+        bundles = [self._served, *self.pinned.values()]
+        for served in {id(b): b for b in bundles if b is not None}.values():
             served.warm()
+
+    def pin(self, version: str) -> ServedBundle:
+        """The bundle `version` of the models folder, loaded and verified once, then kept (an
+        experiment variant serves it). BundleError when it is missing or damaged; a refused
+        version is not retried."""
+        found = self.pinned.get(version)
+        if found is not None:
+            return found
+        with self._reload_lock:
+            if version in self.pinned:
+                return self.pinned[version]
+            if version in self.refused:
+                raise BundleError(self.refused[version])
+            served = self._served
+            if served is None or served.version != version:
+                try:
+                    served = ServedBundle(Bundle.load(version_folder(self.models_dir, version)))
+                except BundleError as exc:
+                    self.refused[version] = str(exc)
+                    raise
+            self.pinned[version] = served
+            return served
 
     @property
     def ready(self) -> bool:
@@ -68,7 +95,7 @@ class BundleHolder:
             if wanted is not None and wanted == previous:
                 return previous, previous
             try:
-                served = ServedBundle(Bundle.load(self.models_dir))
+                served = self.pinned.get(wanted or "") or ServedBundle(Bundle.load(self.models_dir))
                 served.warm()
             except BundleError as exc:
                 if wanted:
@@ -86,7 +113,8 @@ class BundleHolder:
         for entry in reversed(list_versions(self.models_dir)):
             if entry["version"] != refused:
                 try:
-                    return ServedBundle(Bundle.load(self.models_dir / entry["version"]))
+                    pinned = self.pinned.get(entry["version"])
+                    return pinned or ServedBundle(Bundle.load(self.models_dir / entry["version"]))
                 except BundleError:
                     continue
         return None

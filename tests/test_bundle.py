@@ -15,7 +15,8 @@ import pytest
 
 from recsys.bundle import Bundle
 from recsys.config import config_from_dict
-from recsys.errors import BundleError
+from recsys.errors import BundleError, ConfigError
+from recsys.popularity import Popularity, trending_window
 from recsys.store import current_version, list_versions, rollback
 from training import pipeline
 from training.pipeline import train
@@ -131,6 +132,25 @@ def test_a_config_file_sets_models(events_csv: Path, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     manifest = json.loads((Bundle.load(tmp_path / "m").path / "manifest.json").read_text())
     assert list(manifest["models"]) == ["pop"]
+
+
+def test_the_trending_window_is_a_popular_model_key_stored_in_the_bundle(
+    events_csv: Path, tmp_path: Path
+) -> None:
+    config = config_from_dict({"models": {"top": {"kind": "popular", "window_days": 3}}})
+    train(events_csv, tmp_path / "m", config)
+    bundle = Bundle.load(tmp_path / "m")
+    assert bundle.popularity.window_days == 3.0
+    assert "popularity/params.json" in bundle.manifest["files"]
+    (bundle.path / "popularity" / "params.json").unlink()  # as bundles before it was stored
+    assert Popularity.load(bundle.path / "popularity").window_days == 7.0
+    assert trending_window(config_from_dict({}).models) == 7.0
+    closed = {"top": {"kind": "popular", "window_days": 0}}
+    with pytest.raises(ConfigError, match=r"models\.top\.window_days"):
+        trending_window(config_from_dict({"models": closed}).models)
+    two = {"a": {"kind": "popular", "window_days": 3}, "b": {"kind": "popular"}}
+    with pytest.raises(ConfigError, match="must agree"):
+        trending_window(config_from_dict({"models": two}).models)
 
 
 def test_publishing_clears_only_old_leftovers_of_killed_runs(published: Path,

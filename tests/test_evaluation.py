@@ -172,8 +172,15 @@ def small_config(tmp_path_factory) -> Path:
     )
 
 
-def test_recsys_evaluate_writes_the_report(shop, small_config, tmp_path, capsys):
+def test_recsys_evaluate_writes_the_report(shop, small_config, tmp_path, capsys, monkeypatch):
     out = tmp_path / "report"
+    built = []
+    from_events = Interactions.from_events.__func__
+    monkeypatch.setattr(
+        Interactions,
+        "from_events",
+        classmethod(lambda cls, *args, **kw: built.append(1) or from_events(cls, *args, **kw)),
+    )
     code = main(
         [
             "evaluate",
@@ -194,6 +201,7 @@ def test_recsys_evaluate_writes_the_report(shop, small_config, tmp_path, capsys)
         ]
     )
     assert code == 0
+    assert len(built) == 1  # one training matrix for the item facts and every model
     report = json.loads((out / "report.json").read_text())
     assert set(report["models"]) == {"als", "top"}
     for values in report["models"].values():

@@ -12,7 +12,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from recsys.config import EventsConfig
-from recsys.data import Interactions, load_catalogue, load_events
+from recsys.data import (
+    Interactions,
+    events_matrix,
+    load_catalogue,
+    load_events,
+    purchases_matrix,
+)
 from recsys.errors import InputError
 
 TYPES = ("view", "add_to_cart", "purchase")
@@ -181,6 +187,20 @@ def test_matrix_weights_damps_and_decays(tmp_path: Path) -> None:
     np.testing.assert_allclose(damped.matrix.toarray()[0], np.log1p([2.0, 5.0, 1.0]), rtol=1e-6)
     decayed = Interactions.from_events(events, EventsConfig(weights, "none", half_life_days=10))
     np.testing.assert_allclose(decayed.matrix.toarray()[0], [1.0, 2.5, 1.0], rtol=1e-5)
+
+
+def test_events_matrix_is_binary_over_the_chosen_events(tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "b.csv",
+        "user_id,item_id,event_type,timestamp",
+        ["u,a,purchase,0", "u,a,purchase,1", "u,b,view,2", "v,b,purchase,3"],
+    )
+    events = load_events(path, TYPES)
+    bought = events_matrix(events, events.is_type("purchase"))
+    assert bought.dtype == np.float32 and bought.toarray().tolist() == [[1, 0], [0, 1]]
+    widened = events_matrix(events, np.array([0, 1, 2]), n_items=3)  # row numbers, wider
+    assert widened.toarray().tolist() == [[1, 1, 0], [0, 0, 0]]
+    assert (purchases_matrix(events, 2) != bought).nnz == 0
 
 
 def test_catalogue_aligns_and_types(tmp_path: Path) -> None:

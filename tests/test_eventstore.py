@@ -206,6 +206,23 @@ def test_events_table_feeds_load_events(store: EventStore, tmp_path: Path) -> No
     assert store.events_table(with_ids=True).column("event_id").to_pylist() == [2, 3, 1]
 
 
+def test_events_table_filters_types_in_sql_and_user_ids_are_distinct(store: EventStore) -> None:
+    store.append(
+        [
+            event("u1", "i1", 100, "impression"),
+            event("u1", "i1", 200, "click"),
+            event("u2", "i2", 300, "view"),
+            event("u2", "i2", 400, "purchase"),
+        ]
+    )
+    clicks = store.events_table(event_types=("click", "purchase"))
+    assert clicks.column("event_type").to_pylist() == ["click", "purchase"]
+    late = store.events_table(since=300, event_types=["purchase", "impression"])
+    assert late.column("timestamp").to_pylist() == [400]
+    assert store.events_table(event_types=()).num_rows == 0
+    assert sorted(store.user_ids()) == ["u1", "u2"]
+
+
 def test_served_responses_round_trip_by_experiment(store: EventStore) -> None:
     assert store.served_table().num_rows == 0
     store.record_served("r1", "u1", "recommendations", "home", "A", "als@v1", ["a", "b"], 10.0)

@@ -4,14 +4,19 @@ on simulated experiments with a known lift and on an A/A test."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
 from scipy import stats as scipy_stats
 
+from recsys.data.incoming import IncomingEvent
+from recsys.eventstore import open_store
 from recsys.experiments import Experiments
+from recsys.experiments.attribute import ATTRIBUTED_TYPES
 from recsys.experiments.html import report_html
+from recsys.experiments.load import report_from_store
 from recsys.experiments.report import experiment_report
 from recsys.experiments.stats import (
     bootstrap,
@@ -133,6 +138,25 @@ def test_verdict_and_daily_curves(report: dict) -> None:
     )
     last_a = [row for row in report["daily"] if row["variant"] == "A"][-1]
     assert (last_a["users"], last_a["conversion"], last_a["revenue_per_user"]) == (2, 0.5, 10.0)
+
+
+def test_report_from_the_store_reads_only_attributed_event_types(tmp_path: Path) -> None:
+    experiment = Experiments.from_config([EXPERIMENT]).get("exp")
+    rows = SERVED.to_pylist()
+    with open_store(f"sqlite:///{tmp_path / 'events.db'}") as store:
+        store.record_served_many(
+            [(r["request_id"], r["user_id"], "recommendations", r["experiment"], r["variant"],
+              "als@v1", r["item_ids"], r["timestamp"]) for r in rows]
+        )  # fmt: skip
+        store.append(IncomingEvent(**row) for row in EVENTS.to_pylist())
+        asked = []
+        events_table = store.events_table
+        store.events_table = lambda *a, **kw: asked.append(kw) or events_table(*a, **kw)
+        from_store = report_from_store(experiment, store)
+    assert asked == [{"event_types": ATTRIBUTED_TYPES}]  # the view event never leaves SQL
+    expected = experiment_report(experiment, SERVED, EVENTS)
+    assert from_store["variants"] == expected["variants"]
+    assert from_store["differences"] == expected["differences"]
 
 
 def test_empty_logs_give_an_empty_report() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -328,7 +329,9 @@ def test_cli_exports_a_segment_from_events(
     assert "needs --segments" in capsys.readouterr().err
 
 
-def test_export_killed_mid_way_leaves_no_output(models_dir: Path, tmp_path: Path) -> None:
+def test_a_killed_export_leaves_no_output_and_the_next_one_removes_its_leftover(
+    models_dir: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "picks.csv"
     command = [
         sys.executable,
@@ -356,6 +359,15 @@ def test_export_killed_mid_way_leaves_no_output(models_dir: Path, tmp_path: Path
     finally:
         process.wait()
     assert not out.exists()
+    killed = tmp_path / f".picks.csv.tmp-{process.pid}"
+    assert killed.exists(), "a killed export cannot clean up after itself"
+    running = tmp_path / f".picks.csv.tmp-{os.getppid()}"  # may be an export still going
+    other = tmp_path / f".other.csv.tmp-{process.pid}"  # another target's
+    for leftover in (running, other):
+        leftover.write_text("partial")
+    assert main(["export", "--models", str(models_dir), "--out", str(out), "--n", "2"]) == 0
+    assert out.exists() and not killed.exists()
+    assert running.exists() and other.exists()
 
 
 def writing(pattern: Path) -> bool:

@@ -105,6 +105,24 @@ def test_candidates_come_from_any_index_in_exact_order(vectors: np.ndarray) -> N
     assert np.all(np.diff(scores, axis=1) <= 1e-5)
 
 
+@pytest.mark.parametrize(
+    ("factory", "exact_scores"),
+    [("Flat", True), ("HNSW32", True), ("IVF16,Flat", True), ("IVF16,PQ4", False), ("LSH", False)],
+)
+def test_ann_search_scores_are_exact_inner_products_best_first(
+    vectors: np.ndarray, queries: np.ndarray, factory: str, exact_scores: bool
+) -> None:
+    """Indexes holding the full vectors answer with FAISS's own scores (no re-scoring); the others
+    are re-scored. Either way the scores are exact inner products, best first."""
+    index = VectorIndex.build(vectors, factory)
+    assert index.exact_scores is exact_scores
+    scores, ids = index.ann_search(queries[:20], 15)
+    assert ids.dtype == np.int64 and scores.dtype == np.float32
+    expected = np.einsum("qkd,qd->qk", vectors[ids], queries[:20])
+    assert np.allclose(scores, expected, atol=1e-4)
+    assert np.all(np.diff(scores, axis=1) <= 1e-5)
+
+
 def test_heavy_exclusions_never_starve_an_hnsw_result(
     hnsw: VectorIndex, vectors: np.ndarray, queries: np.ndarray
 ) -> None:

@@ -14,8 +14,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from recsys.bundle import Bundle
+from recsys.config import config_from_dict
 from recsys.data.incoming import IncomingEvent
-from recsys.errors import ConfigError
 from recsys.eventstore import open_store
 from recsys.store import current_version, set_current
 from serving import create_app
@@ -23,6 +23,7 @@ from serving.activity import ActivityMap
 from serving.observe import OwnHandler, access_log
 from serving.openapi import openapi_path
 from serving.state import ServedLog
+from training.pipeline import train
 
 KEY = "k-in-process"
 
@@ -117,6 +118,16 @@ def test_openapi_describes_exactly_the_registered_routes(client: FlaskClient) ->
     assert spec["paths"]["/v1/users/{user_id}/recommendations"]["get"]["summary"]
 
 
+def test_popular_answers_the_trending_window_of_the_bundle(shop: Path, tmp_path: Path) -> None:
+    config = config_from_dict({"models": {"popular": {"window_days": 3}}})
+    train(shop / "events.parquet", tmp_path / "models", config)
+    client = make_app(tmp_path / "models", tmp_path).test_client()
+    assert client.get("/v1/popular?window=3d").status_code == 200
+    response = client.get("/v1/popular?window=7d")
+    assert response.status_code == 400 and response.json["error"]["parameter"] == "window"
+    assert "3d" in response.json["error"]["message"]
+
+
 def test_the_server_starts_without_a_bundle(tmp_path: Path) -> None:
     client = make_app(tmp_path / "empty", tmp_path).test_client()
     assert client.get("/healthz").status_code == 200
@@ -166,27 +177,6 @@ def test_experiment_variants_choose_the_model_and_are_named(
     assert body["model"].startswith(("popular@", "blend:popular@"))
     listed = app.test_client().get("/v1/experiments").json
     assert [e["name"] for e in listed["experiments"]] == ["home"]
-
-
-def test_bundle_version_variants_are_refused_and_segments_logged(
-    models_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    pinned = {"name": "old-vs-new", "variants": [{"name": "A", "model": "als", "share": 0.5},
-              {"name": "B", "bundle": "20250101T000000Z", "share": 0.5}]}  # fmt: skip
-    settings = {"models_dir": models_dir, "database_url": f"sqlite:///{tmp_path / 'e.db'}",
-                "watch": False}  # fmt: skip
-    with pytest.raises(ConfigError) as refused:
-        create_app({**settings, "config": {"experiments": [pinned]}})
-    assert refused.value.key == "experiments[0].variants[1].bundle"
-    vip = {"name": "vip", "segment": "champions",
-           "variants": [{"name": "A", "model": "als", "share": 0.5},
-                        {"name": "B", "model": "popular", "share": 0.5}]}  # fmt: skip
-    with caplog.at_level("WARNING", "recsys.server"):
-        app = create_app({**settings, "config": {"experiments": [vip]}})
-    assert "experiment_segment_unknown" in caplog.text
-    user = Bundle.load(models_dir).users[0]
-    body = app.test_client().get(f"/v1/users/{user}/recommendations?n=3").json
-    assert body["experiment"] is None
 
 
 def test_served_log_drains_in_batches_and_drops_beyond_its_bound(tmp_path: Path) -> None:

@@ -6,10 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pytest
 
 from recsys.bundle import Bundle
 from recsys.config import config_from_dict
+from recsys.data import load_events
 from recsys.models.vector import VectorModel
 from recsys.service import Query, ServedBundle, cross_sell, for_user, popular, session, similar
 from recsys.service.rerank import category_cap, mmr
@@ -29,6 +33,23 @@ def with_complements(shop: Path, tmp_path_factory: pytest.TempPathFactory) -> Se
     )
     train(shop / "events.parquet", folder, config, shop / "catalogue.csv")
     return ServedBundle(Bundle.load(folder))
+
+
+@pytest.fixture(scope="module")
+def with_repeats(shop: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[ServedBundle, str]:
+    """A bundle whose catalogue marks every other item the heaviest buyer bought as a repeat
+    purchase (`repeat_purchase`), and that buyer's id."""
+    folder = tmp_path_factory.mktemp("repeats")
+    events = load_events(shop / "events.parquet", ("view", "add_to_cart", "purchase"))
+    bought = events.is_type("purchase")
+    buyer = int(np.argmax(np.bincount(events.user[bought])))
+    items = events.items.ids(np.unique(events.item[bought & (events.user == buyer)]))
+    catalogue = pacsv.read_csv(shop / "catalogue.csv")
+    repeat = pc.is_in(catalogue.column("item_id"), pa.array(items[::2]))
+    pacsv.write_csv(catalogue.append_column("repeat_purchase", repeat), folder / "catalogue.csv")
+    config = config_from_dict({"models": {"als": {"factors": 16, "iterations": 3}}})
+    train(shop / "events.parquet", folder / "models", config, folder / "catalogue.csv")
+    return ServedBundle(Bundle.load(folder / "models")), events.users[buyer]
 
 
 def heavy_user(served: ServedBundle) -> tuple[str, int]:
@@ -53,14 +74,14 @@ def test_precomputed_candidates_are_the_exact_top_items(served: ServedBundle) ->
     assert np.allclose(scores, exact, atol=1e-4)  # the same top 20 (ties may swap places)
 
 
-def test_users_without_precomputed_candidates_are_searched(served: ServedBundle) -> None:
-    """Only recently active users get candidates at training time; the others are searched."""
+def test_users_without_precomputed_candidates_are_searched(models_dir: Path) -> None:
+    """Users without candidates (server.candidates_days left them out) are searched per request."""
+    served = ServedBundle(Bundle.load(models_dir))
     model = served.bundle.models["als"]
     assert isinstance(model, VectorModel)
+    model.candidate_rows = np.full(len(model.user_factors), -1, np.int32)
     history = np.diff(served.bundle.interactions.indptr)
-    idle = np.flatnonzero((np.asarray(model.candidate_rows) < 0) & (history >= 5))
-    assert len(idle), "the shop has users idle for longer than server.candidates_days"
-    user = int(idle[0])
+    user = int(np.flatnonzero(history >= 5)[0])
     picks = for_user(served, served.bundle.users[user], Query(n=10, in_stock=False))
     assert picks.model == served.label("als") and len(picks.ranked) == 10
     _, exact = model.index.exact_search(
@@ -85,6 +106,19 @@ def test_personal_picks_leave_out_purchases_and_excluded_items(served: ServedBun
         assert (kind, item) == ("viewed", pick) if pick in seen else kind == "similar_to"
         assert item in seen, "a reason names the user's own history"
     assert np.all(np.diff(picks.ranked.scores) <= 1e-6)
+
+
+def test_repeat_purchase_items_come_back_and_other_purchases_do_not(
+    with_repeats: tuple[ServedBundle, str],
+) -> None:
+    served, user_id = with_repeats
+    user = served.bundle.users.index(user_id)
+    bought = served.bundle.purchased[user].indices
+    repeatable = set(bought[served.repeatable[bought]].tolist())
+    ordinary = set(bought.tolist()) - repeatable
+    assert repeatable and ordinary
+    picked = set(ids_of(served, for_user(served, user_id, Query(n=100, in_stock=False))))
+    assert picked & repeatable and not picked & ordinary
 
 
 def test_a_narrow_filter_is_refilled_until_the_category_runs_out(served: ServedBundle) -> None:

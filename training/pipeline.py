@@ -16,7 +16,18 @@ import numpy as np
 import pyarrow.parquet as pq
 import scipy.sparse as sp
 
-from recsys.bundle import CATALOGUE, INTERACTIONS, ITEMS, MODELS, POPULARITY, PURCHASED, USERS
+from recsys.bundle import (
+    CATALOGUE,
+    INTERACTIONS,
+    ITEMS,
+    MODELS,
+    POPULARITY,
+    PURCHASED,
+    SEGMENTS,
+    USERS,
+)
+from recsys.campaigns.segments import SEGMENTS as SEGMENT_NAMES
+from recsys.campaigns.segments import compute_segments, segments_config
 from recsys.config import Config
 from recsys.data import (
     Catalogue,
@@ -27,9 +38,10 @@ from recsys.data import (
 )
 from recsys.errors import BundleError
 from recsys.eventstore.training import load_training_events
+from recsys.membership import SegmentMembership
 from recsys.models import Recommender, build_model
 from recsys.models.vector import VectorModel
-from recsys.popularity import Popularity
+from recsys.popularity import Popularity, trending_window
 from recsys.store import publish
 from recsys.tuning import Budget, tune_config
 
@@ -76,6 +88,7 @@ class Training:
     popularity: Popularity
     catalogue: Catalogue | None
     models: dict[str, Recommender]
+    segments: SegmentMembership | None = None
 
 
 def train(
@@ -92,6 +105,7 @@ def train(
     succeeds."""
     say = say or (lambda _: None)
     report = TrainReport()
+    thresholds = segments_config(config.segments)  # a bad [segments] table stops the run first
     with report.stage("read"):
         weights = tuple(config.events.weights)
         events = load_training_events(events_path, events_db, weights, on_error, say)
@@ -105,6 +119,9 @@ def train(
     with report.stage("matrix"):
         training = prepare(events, catalogue, config)
     report.users, report.items, report.nnz = *training.interactions.shape, training.interactions.nnz
+    with report.stage("segments"):  # the bundle's users are the events' users, in that order
+        segments = compute_segments(training.events, thresholds, catalogue)
+        training.segments = SegmentMembership.from_flags(segments, SEGMENT_NAMES)
     recent = active_users(training.events, config)
     for name in config.models:
         say(f"fitting {name}")
@@ -132,7 +149,7 @@ def prepare(events: Events, catalogue: Catalogue | None, config: Config) -> Trai
         catalogue = catalogue.aligned(items)
     interactions = Interactions.from_events(events, config.events, items)
     purchased = purchases_matrix(events, len(items))
-    popularity = Popularity.from_events(events, len(items))
+    popularity = Popularity.from_events(events, len(items), trending_window(config.models))
     return Training(config, events, interactions, purchased, popularity, catalogue, {})
 
 
@@ -172,6 +189,8 @@ def write_bundle(folder: Path, training: Training, report: TrainReport) -> dict[
     sp.save_npz(folder / INTERACTIONS, inter.matrix, compressed=False)
     sp.save_npz(folder / PURCHASED, training.purchased, compressed=False)
     training.popularity.save(folder / POPULARITY)
+    if training.segments is not None:
+        training.segments.save(folder / SEGMENTS)
     if training.catalogue is not None:
         pq.write_table(training.catalogue.table, folder / CATALOGUE)
     models = {}
@@ -203,6 +222,7 @@ def write_bundle(folder: Path, training: Training, report: TrainReport) -> dict[
             ],
         },
         "catalogue": sorted(training.catalogue.given) if training.catalogue else [],
+        "segments": training.segments.counts() if training.segments is not None else {},
         "models": models,
         "seconds": report.seconds,
         "tuning": report.tuning,

@@ -10,7 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys.data.events import Events
-from recsys.data.interactions import pair_sums
+from recsys.data.interactions import events_matrix
 
 DAY = 86_400
 
@@ -31,13 +31,8 @@ def last_purchase(events: Events) -> np.ndarray:
 def recent_purchases(events: Events, days: float, now: int | None = None) -> sp.csr_matrix:
     """users x items (events numbering), 1 where the user bought the item in the last `days`."""
     now = now_of(events) if now is None else now
-    mask = events.is_type("purchase") & (events.timestamp >= now - days * DAY)
-    ones = np.ones(int(mask.sum()), np.float32)
-    matrix = pair_sums(
-        events.user[mask], events.item[mask], ones, (len(events.users), len(events.items))
-    )
-    matrix.data[:] = 1.0
-    return matrix
+    recent = events.timestamp >= now - days * DAY
+    return events_matrix(events, events.is_type("purchase") & recent)
 
 
 def abandoned_carts(events: Events, days: float, now: int | None = None) -> sp.csr_matrix:

@@ -3,6 +3,7 @@ readers for user lists, segment files and earlier exports."""
 
 from __future__ import annotations
 
+import glob
 import itertools
 import json
 import os
@@ -17,6 +18,7 @@ import pyarrow.parquet as pq
 
 from recsys.data.readers import file_format, input_files, read_raw
 from recsys.errors import InputError
+from recsys.store import remove_leftovers, writer_gone
 
 OUTPUT_SUFFIXES = (".csv", ".jsonl", ".parquet")
 
@@ -44,6 +46,8 @@ class AtomicWriter:
     def __enter__(self) -> AtomicWriter:
         if not self.path.parent.is_dir():
             raise InputError(str(self.path), "the output folder does not exist")
+        leftovers = self.path.parent.glob(f".{glob.escape(self.path.name)}.tmp-*")
+        remove_leftovers(leftovers, writer_gone)  # of exports killed before they could clean up
         return self
 
     def write(self, table: pa.Table) -> None:

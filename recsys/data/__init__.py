@@ -3,7 +3,7 @@ matrices."""
 
 from recsys.data.catalogue import Catalogue, load_catalogue
 from recsys.data.events import Events, load_events
-from recsys.data.interactions import Interactions, purchases_matrix
+from recsys.data.interactions import Interactions, events_matrix, purchases_matrix
 from recsys.data.vocabulary import Vocabulary
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "Events",
     "Interactions",
     "Vocabulary",
+    "events_matrix",
     "load_catalogue",
     "load_events",
     "purchases_matrix",

@@ -77,10 +77,16 @@ def pair_sums(
     return matrix
 
 
-def purchases_matrix(events: Events, n_items: int) -> sp.csr_matrix:
-    """Binary CSR of what each user bought: the default exclusions of personalised picks."""
-    bought = events.is_type("purchase")
-    ones = np.ones(int(bought.sum()), np.float32)
-    matrix = pair_sums(events.user[bought], events.item[bought], ones, (len(events.users), n_items))
+def events_matrix(events: Events, rows: np.ndarray, n_items: int | None = None) -> sp.csr_matrix:
+    """Binary users x items CSR (float32): 1 where the user has one of the events `rows` (a mask or
+    row numbers). `n_items` may widen the events' item vocabulary (e.g. with catalogue items)."""
+    users, items = events.user[rows], events.item[rows]
+    shape = (len(events.users), len(events.items) if n_items is None else n_items)
+    matrix = pair_sums(users, items, np.ones(len(users), np.float32), shape)
     matrix.data[:] = 1.0
     return matrix
+
+
+def purchases_matrix(events: Events, n_items: int) -> sp.csr_matrix:
+    """Binary CSR of what each user bought: the default exclusions of personalised picks."""
+    return events_matrix(events, events.is_type("purchase"), n_items)

@@ -12,8 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys.config import Config, ModelConfig
-from recsys.data import Catalogue, Events, Interactions
-from recsys.data.interactions import pair_sums
+from recsys.data import Catalogue, Events, Interactions, events_matrix
 from recsys.errors import ConfigError
 from recsys.evaluation.evaluate import (
     EvalResult,
@@ -114,18 +113,21 @@ def compare(
     say: Say | None = None,
     progress: Progress | None = None,
     exclude: str = "relevant",
+    train: Interactions | None = None,
 ) -> Comparison:
     """Fits every model on `split.train` and scores it on `split.test`. Never recommended: items
     of each user's earlier relevant events (`exclude="relevant"`: a shop's purchases; viewed items
-    are what people buy next) or of all their earlier events (`"seen"`: e.g. rated films)."""
+    are what people buy next) or of all their earlier events (`"seen"`: e.g. rated films).
+    `train`: the split's training interactions when the caller has built them already."""
     if exclude not in ("relevant", "seen"):
         raise ValueError(f"exclude must be 'relevant' or 'seen', got {exclude!r}")
     say = say or (lambda _: None)
-    train = Interactions.from_events(split.train, config.events)
+    if train is None:
+        train = Interactions.from_events(split.train, config.events)
     items = items or ItemFacts.from_train(train.matrix)
     past = split.history if split.history is not None else split.train
     types = config.events.relevant if exclude == "relevant" else past.event_types
-    bought = relevant_matrix(past, types, len(split.train.items))
+    bought = events_matrix(past, past.is_type(*types), len(split.train.items))
     split.info["excluded_from_lists"] = f"items of the user's earlier {'/'.join(types)} events"
     split.info["test_pairs_relevant_before"] = int(
         split.test[:, : bought.shape[1]].multiply(bought).nnz
@@ -174,15 +176,6 @@ def score(
     return evaluate_fold_in(
         model, train, history, test, ks, items=items, progress=progress, exclude=bought
     )
-
-
-def relevant_matrix(events: Events, relevant: Sequence[str], n_items: int) -> sp.csr_matrix:
-    """Binary users x items matrix of the relevant events (by default purchases)."""
-    mask = events.is_type(*relevant)
-    ones = np.ones(int(mask.sum()), np.float32)
-    matrix = pair_sums(events.user[mask], events.item[mask], ones, (len(events.users), n_items))
-    matrix.data[:] = 1.0
-    return matrix
 
 
 def segments(split: Split, relevant: Sequence[str]) -> dict[str, np.ndarray]:

@@ -8,11 +8,15 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-CHUNK_CELLS = 20_000_000  # resample this many user draws at a time (bounded memory)
+CHUNK_CELLS = 4_000_000  # draws held at once: bounded memory, also in a server's report request
 
 
-def bootstrap_means(values: np.ndarray, resamples: int = 1000, seed: int = 0) -> np.ndarray:
-    """Means of `resamples` bootstrap resamples of `values` (users drawn with replacement)."""
+def bootstrap_means(
+    values: np.ndarray, resamples: int = 1000, seed: int | np.random.Generator = 0
+) -> np.ndarray:
+    """Means of `resamples` bootstrap resamples of `values` (drawn with replacement). `seed` may be
+    a generator shared by several calls. The chunk size never changes the figures: numpy draws the
+    same stream in one call or in many."""
     values = np.asarray(values, dtype=np.float64)
     if len(values) == 0:
         return np.full(resamples, np.nan)

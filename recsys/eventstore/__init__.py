@@ -1,5 +1,6 @@
-"""The event store: events sent to the server, responses served (for A/B attribution) and
-forgotten customers. SQLite (WAL) by default, embedded; PostgreSQL when the URL names one.
+"""The event store: events sent to the server, responses served (for A/B attribution), forgotten
+customers and experiments defined through the server's admin API. SQLite (WAL) by default,
+embedded; PostgreSQL when the URL names one.
 
     store = open_store("sqlite:///./recsys.db")     # or "postgresql://user:pw@host/db"
     store.append(parse_events(body)); store.recent_events("u1"); store.forget_user("u1")

@@ -13,13 +13,14 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from typing import Any, ClassVar, Self
 
 import pyarrow as pa
 
 from recsys.data.incoming import IncomingEvent
+from recsys.eventstore.definitions import ExperimentDefinitions
 from recsys.eventstore.schema import (
     EVENT_COLUMNS,
     EVENTS_SCHEMA,
@@ -33,14 +34,16 @@ from recsys.eventstore.schema import (
     SERVED_SCHEMA,
     StoreError,
     event_row,
+    events_where,
     first_line,
     served_columns,
     user_digest,
 )
 
 
-class EventStore:
-    """Incoming events, served responses (for A/B attribution) and forgotten customers."""
+class EventStore(ExperimentDefinitions):
+    """Incoming events, served responses (for A/B attribution), forgotten customers and
+    experiments defined at run time."""
 
     id_column: ClassVar[str]  # the SQL of an auto-numbered primary key
     begin: ClassVar[str] = "BEGIN"
@@ -204,10 +207,20 @@ class EventStore:
     def count(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM events")[0][0])
 
-    def events_table(self, since: float | None = None, with_ids: bool = False) -> pa.Table:
-        """Every stored event (at or after `since`, Unix seconds) in time order, in the public
-        event columns of API.md section 1; `with_ids` adds the store's own `event_id`."""
-        where, params = ("WHERE ts >= ?", (float(since),)) if since is not None else ("", ())
+    def user_ids(self) -> list[str]:
+        """Every user id the store holds events of, once each."""
+        return [user_id for (user_id,) in self._query("SELECT DISTINCT user_id FROM events")]
+
+    def events_table(
+        self,
+        since: float | None = None,
+        with_ids: bool = False,
+        event_types: Collection[str] | None = None,
+    ) -> pa.Table:
+        """Every stored event (at or after `since`, Unix seconds; of `event_types` only, if given)
+        in time order, in the public event columns of API.md section 1; `with_ids` adds the
+        store's own `event_id`."""
+        where, params = events_where(since, event_types)
         # Sorted here, not in SQL: walking the time index fetches rows in random order, which is
         # slower than a plain scan followed by a vectorised sort.
         query = f"SELECT {EVENT_COLUMNS}, id FROM events {where}"

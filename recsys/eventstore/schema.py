@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
@@ -61,6 +62,8 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS served_experiment ON served (experiment, ts)",
     "CREATE TABLE IF NOT EXISTS forgotten (digest TEXT PRIMARY KEY, "
     "forgotten_at DOUBLE PRECISION NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS experiments (id {id}, name TEXT NOT NULL UNIQUE, "
+    "definition TEXT NOT NULL, created DOUBLE PRECISION NOT NULL, stopped DOUBLE PRECISION)",
 )
 IN_CHUNK = 500  # ids per `IN (...)` query, well under every backend's parameter limit
 FETCH_ROWS = 50_000
@@ -92,6 +95,21 @@ def first_line(exc: BaseException) -> str:
 
 def event_row(event: IncomingEvent) -> tuple[Any, ...]:
     return tuple(getattr(event, name) for name in EVENT_FIELDS)
+
+
+def events_where(
+    since: float | None, event_types: Collection[str] | None
+) -> tuple[str, list[Any]]:
+    """The WHERE clause (and its parameters) of events at or after `since`, of `event_types`."""
+    conditions, params = [], []
+    if since is not None:
+        conditions.append("ts >= ?")
+        params.append(float(since))
+    if event_types is not None:
+        params.extend(event_types)
+        marks = ", ".join("?" * len(event_types))
+        conditions.append(f"event_type IN ({marks})" if event_types else "1 = 0")
+    return (f"WHERE {' AND '.join(conditions)}" if conditions else ""), params
 
 
 def served_columns() -> str:

@@ -76,6 +76,9 @@ class ExperimentTable:
     attribution_hours: float = 24.0
 
 
+TABLE_KEYS = (*(f.name for f in dataclasses.fields(ExperimentTable)), "variants")
+
+
 @dataclass(frozen=True)
 class ExperimentConfig:
     name: str
@@ -134,7 +137,7 @@ def read_experiment(table: Any, key: str) -> ExperimentConfig:
     if not isinstance(table, dict):
         raise ConfigError(key, "must be a table")
     times = {name: str(table[name]) for name in ("start", "end") if name in table}
-    unknown(table, {f.name for f in dataclasses.fields(ExperimentTable)} | {"variants"}, key)
+    unknown(table, set(TABLE_KEYS), key)
     rest = {name: value for name, value in table.items() if name != "variants"}
     raw = section(ExperimentTable, {**rest, **times}, key)
     if not raw.name:

@@ -7,6 +7,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from recsys.experiments.attribute import ATTRIBUTED_TYPES
 from recsys.experiments.config import ExperimentConfig
 from recsys.experiments.interleave import interleave_report
 from recsys.experiments.report import experiment_report
@@ -16,10 +17,13 @@ def report_from_store(
     experiment: ExperimentConfig, store: Any, revenue_test: str = "welch"
 ) -> dict[str, Any]:
     """Reads the experiment's served responses and the events since its first response from
-    `store` (recsys.eventstore.EventStore) and builds the report."""
+    `store` (recsys.eventstore.EventStore), of the types attribution counts (the interleaving
+    report's clicks among them), and builds the report."""
     served = store.served_table(experiment.name)
     since = pc.min(served.column("timestamp")).as_py() if served.num_rows else None
-    events = store.events_table(since) if since is not None else pa.table({})
+    if since is None:
+        return build_report(experiment, served, pa.table({}), revenue_test)
+    events = store.events_table(since, event_types=ATTRIBUTED_TYPES)
     return build_report(experiment, served, events, revenue_test)
 
 

@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from recsys.evaluation.stats import bootstrap_means
+
 CONFIDENCE = 0.95
-BOOTSTRAP_DRAWS = 4_000_000  # resampled values held in memory at once
 SRM_ALPHA = 0.001  # SRM uses a strict threshold: a real split mismatch is never subtle
 
 
@@ -149,22 +150,12 @@ def bootstrap(
     if len(a) < 2 or len(b) < 2:
         return NO_COMPARISON
     rng = np.random.default_rng(seed)
-    spread = resampled_means(b, rounds, rng) - resampled_means(a, rounds, rng)
+    spread = bootstrap_means(b, rounds, rng) - bootstrap_means(a, rounds, rng)
     tail = (1 - confidence) / 2
     low, high = np.quantile(spread, [tail, 1 - tail])
     p_value = min(1.0, 2 * min(float((spread <= 0).mean()), float((spread >= 0).mean())))
     return comparison(float(b.mean() - a.mean()), float(low), float(high), float(a.mean()),
                       p_value)  # fmt: skip
-
-
-def resampled_means(values: np.ndarray, rounds: int, rng: np.random.Generator) -> np.ndarray:
-    """Means of `rounds` resamples, drawn in blocks of about BOOTSTRAP_DRAWS values."""
-    block = max(1, BOOTSTRAP_DRAWS // len(values))
-    means = [
-        values[rng.integers(0, len(values), (min(block, rounds - start), len(values)))].mean(axis=1)
-        for start in range(0, rounds, block)
-    ]
-    return np.concatenate(means)
 
 
 def comparison(

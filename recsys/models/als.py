@@ -60,7 +60,7 @@ class ALS(VectorModel):
         """User vectors for rows of interactions the model never saw (implicit's
         recalculate_user)."""
         users = np.arange(user_items.shape[0])
-        vectors = self.fold_in_model().recalculate_user(users, sp.csr_matrix(user_items))
+        vectors = self.fold_in_model().recalculate_user(users, user_items.tocsr())
         return np.atleast_2d(vectors)
 
     def fold_in_model(self) -> AlternatingLeastSquares:

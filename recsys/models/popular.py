@@ -12,13 +12,17 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys.data.interactions import Interactions
+from recsys.errors import ConfigError
 from recsys.ranking import drop_excluded, max_row_count, top_n, without_self
 
 
 @dataclass(frozen=True)
 class PopularParams:
+    window_days: float = 7.0  # trending: the bundle's popularity tables count this many days
+
     def check(self, key: str) -> None:
-        """No parameters yet."""
+        if not self.window_days > 0:
+            raise ConfigError(f"{key}.window_days", f"must be > 0, got {self.window_days}")
 
 
 class Popular:

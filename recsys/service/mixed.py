@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from recsys.experiments.interleave import team_draft, teams_label
 from recsys.service.query import Picks, Ranked
+from recsys.service.served import ServedBundle
 
 INTERLEAVED_PREFIX = "interleave:"
 
@@ -24,3 +27,14 @@ def interleaved(first: Picks, second: Picks, n: int, seed: str, names: tuple[str
         first.fallback or second.fallback,
         recorded=teams_label(teams, names),
     )
+
+
+def renumbered(picks: Picks, source: ServedBundle, target: ServedBundle) -> Picks:
+    """`picks` ranked in `source` (another bundle version) in `target`'s item numbers, so that
+    they can be merged with `target`'s picks; items `target` does not know are left out."""
+    ranked = picks.ranked
+    numbers = target.bundle.items.indices(source.item_names[i] for i in ranked.ids.tolist())
+    known = np.flatnonzero(numbers >= 0)
+    moved = ranked.take(known)
+    moved.ids = numbers[known]
+    return Picks(moved, picks.model, picks.fallback, picks.recorded)

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import scipy.sparse as sp
 
 from recsys.models.base import Complements
 from recsys.models.vector import VectorModel
+from recsys.ranking import row_of
 from recsys.service.popular import POPULAR_MODEL, fallback, popular_ranked
 from recsys.service.query import Picks, Query, Ranked
 from recsys.service.rerank import diversify, keep, pool_size, score_all
@@ -113,11 +113,8 @@ def cross_sell_picks(
     wanted = pool_size(query.n, query.diversity)
     if name is not None:
         model = served.bundle.models[name]
-        row = sp.csr_matrix(
-            (np.ones(len(basket), np.float32), basket.astype(np.int32), [0, len(basket)]),
-            shape=(1, served.n_items),
-        )  # `basket` is sorted and unique, as CSR wants its row
-        ids, scores, because = model.complements(row, wanted + len(excluded))
+        basket_row = row_of(basket, served.n_items)
+        ids, scores, because = model.complements(basket_row, wanted + len(excluded))
         reasons = [bought_with(served, int(b)) for b in because[0]]
         ranked = keep(Ranked(ids[0], scores[0], reasons), allowed, excluded)
         return finish(served, ranked, served.label(name), query, name, allowed, excluded, basket)

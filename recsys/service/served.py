@@ -59,6 +59,10 @@ class ServedBundle:
                 for name in ("user_factors", "item_factors", "candidates", "candidate_rows"):
                     touch_pages(getattr(model, name))
 
+    def folds_in(self, model: object) -> bool:
+        """isinstance(model, FoldIn), remembered: a protocol check costs tens of microseconds."""
+        return self.memo(("folds_in", id(model)), lambda: isinstance(model, FoldIn))
+
     def label(self, model_name: str) -> str:
         return self.bundle.model_label(model_name)
 

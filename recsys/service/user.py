@@ -4,10 +4,10 @@ fresh events otherwise, blended with popular items when the history is short."""
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
-from recsys.models.base import FoldIn
+from recsys.index import MAX_OVERFETCH
 from recsys.models.vector import VectorModel
+from recsys.ranking import row_of
 from recsys.service.popular import popular_ranked
 from recsys.service.query import Ranked
 from recsys.service.rerank import keep, member, score_all
@@ -76,11 +76,8 @@ def user_vector(
     items: np.ndarray,
     weights: np.ndarray,
 ) -> np.ndarray | None:
-    if len(fresh[0]) and isinstance(model, FoldIn):
-        row = sp.csr_matrix(
-            (weights, (np.zeros(len(items), int), items)), shape=(1, served.n_items)
-        )
-        return np.asarray(model.fold_in(row)[0], np.float32)
+    if len(fresh[0]) and served.folds_in(model):
+        return np.asarray(model.fold_in(row_of(items, served.n_items, weights))[0], np.float32)
     if user is None or user >= len(model.user_factors):
         return None
     return np.asarray(model.user_factors[user], np.float32)
@@ -100,21 +97,34 @@ def vector_ranked(
     fresh events moved the user's vector."""
     candidates = None if fresh_changed or user is None else model.candidates_for(user)
     if candidates is not None:
-        chosen = first_passing(candidates, allowed, excluded, wanted)
-        if len(chosen) >= wanted:
-            return Ranked(chosen, model.item_factors[chosen] @ vector)
+        found = best_passing(model, vector, candidates, allowed, excluded, wanted)
+        if found is not None:
+            return found
     share = 1.0 if allowed is None else np.count_nonzero(allowed) / max(1, len(allowed))
-    if share >= INDEX_SHARE:  # the index, over-fetching for the filter (most items pass it)
-        fetch = min(served.n_items, wanted if allowed is None else int(2 * wanted / share) + 20)
-        unique = np.unique(excluded).astype(np.int32)
-        exclude = sp.csr_matrix(
-            (np.ones(len(unique), np.float32), unique, [0, len(unique)]), shape=(1, served.n_items)
-        )
-        ids, scores = model.recommend_vectors(vector[None, :], fetch, exclude)
-        ranked = keep(Ranked(ids[0], scores[0]), allowed, excluded)
-        if allowed is None or len(ranked) >= wanted:
-            return ranked.take(np.arange(min(wanted, len(ranked))))
+    if share >= INDEX_SHARE:  # the index, over-fetching for the filters (most items pass them)
+        fetch = (wanted if allowed is None else int(2 * wanted / share) + 20) + len(excluded)
+        if fetch <= MAX_OVERFETCH:
+            _, ids = model.index.ann_search(vector[None, :], min(fetch, served.n_items))
+            found = best_passing(model, vector, ids[0], allowed, excluded, wanted)
+            if found is not None:
+                return found
     return score_all(vector, model.item_factors, allowed, excluded, wanted)
+
+
+def best_passing(
+    model: VectorModel,
+    vector: np.ndarray,
+    pool: np.ndarray,
+    allowed: np.ndarray | None,
+    excluded: np.ndarray,
+    wanted: int,
+) -> Ranked | None:
+    """The first `wanted` items of a best-first pool that pass the filters, scored; None when the
+    pool holds fewer."""
+    chosen = first_passing(pool, allowed, excluded, wanted)
+    if len(chosen) < wanted:
+        return None
+    return Ranked(chosen, model.item_factors[chosen] @ vector)
 
 
 def first_passing(
@@ -147,7 +157,7 @@ def similar_to(
     similarity /= served.norms(model)[history]
     similarity[picks[:, None] == history[None, :]] = -np.inf
     closest = history[np.argmax(similarity, axis=1)].tolist()
-    seen = np.isin(picks, items) | ~np.isfinite(similarity.max(axis=1))
+    seen = member(picks, items) | ~np.isfinite(similarity.max(axis=1))
     names = served.item_names
     return [
         f"viewed:{names[pick]}" if was_seen else f"similar_to:{names[other]}"

@@ -18,7 +18,7 @@ import scipy.sparse as sp
 
 from recsys.config import EventsConfig
 from recsys.data.events import Events
-from recsys.data.interactions import Interactions, pair_sums
+from recsys.data.interactions import Interactions, events_matrix
 
 TEMPORAL, RANDOM = "newest-per-user", "random-per-user"
 
@@ -108,11 +108,8 @@ def finish(events: Events, train: np.ndarray, held: np.ndarray, method: str) -> 
     width = np.int64(len(events.items))
     keys = events.user.astype(np.int64) * width + events.item
     train = train & ~np.isin(keys, keys[held])
-    shape = (len(events.users), len(events.items))
-    seen = pair_sums(events.user[train], events.item[train], np.ones(int(train.sum())), shape)
-    valid = pair_sums(events.user[held], events.item[held], np.ones(int(held.sum())), shape)
+    seen = events_matrix(events, train)
     known_users = (np.diff(seen.indptr) > 0).astype(np.float32)
-    valid = sp.diags(known_users) @ valid
+    valid = sp.diags(known_users) @ events_matrix(events, held)
     valid.eliminate_zeros()
-    valid.data[:] = 1.0
     return ValidationSplit(events, train, valid.tocsr().astype(np.float32), method)

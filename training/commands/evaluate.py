@@ -74,9 +74,9 @@ def run(args: argparse.Namespace) -> int:
     budget = tune_budget(args)
     if budget is not None:
         config, tuning = tune_config(split.train, config, budget, ks[-1], args.seed, say)
-    matrix = Interactions.from_events(split.train, config.events).matrix
-    facts = item_facts(split.train, matrix, catalogue)
-    comparison = compare(split, config, config.models, ks, facts, say, bar, args.exclude)
+    train = Interactions.from_events(split.train, config.events)
+    facts = item_facts(split.train, train.matrix, catalogue)
+    comparison = compare(split, config, config.models, ks, facts, say, bar, args.exclude, train)
     context: dict[str, Any] = {
         "tuning": tuning,
         "arguments": {k: v for k, v in vars(args).items() if k not in ("run", "command")},

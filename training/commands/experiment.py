@@ -16,13 +16,14 @@ from recsys.bundle import Bundle
 from recsys.config import load_config
 from recsys.data import load_events
 from recsys.errors import ParameterError, RecsysError
-from recsys.eventstore import DEFAULT_URL, open_store
+from recsys.eventstore import DEFAULT_URL, EventStore, open_store
 from recsys.experiments import ExperimentConfig, Experiments
 from recsys.experiments.html import report_html
 from recsys.experiments.load import report_from_store
 from recsys.experiments.report import LABELS, MONEY, RATES, REVENUE_TESTS, effect
 from recsys.experiments.simulate import bundle_cache, heldout_purchases, simulate
 from recsys.experiments.stats import Comparison
+from recsys.experiments.stored import definition_config
 from recsys.service.served import ServedBundle
 from training.commands.common import status
 
@@ -30,7 +31,8 @@ from training.commands.common import status
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", required=True)
     report = actions.add_parser("report", help="live results of an experiment")
-    report.add_argument("name", help="the experiment's name in the config")
+    report.add_argument("name", help="the experiment's name (in the config, or defined through "
+                                     "POST /admin/experiments)")  # fmt: skip
     report.add_argument("--db", help="event store URL (default: $RECSYS_DATABASE_URL or "
                                      f"{DEFAULT_URL})")  # fmt: skip
     report.add_argument(
@@ -54,9 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    experiment = named(Experiments.from_config(config.experiments), args.name)
+    configured = Experiments.from_config(config.experiments)
     if args.action == "report":
-        return run_report(args, experiment)
+        return run_report(args, configured)
+    experiment = named(configured, args.name)
     if not 1 <= args.n <= 100:
         raise ParameterError("--n", f"must be from 1 to 100, got {args.n}")
     events = load_events(args.events, tuple(config.events.weights), args.on_error, status())
@@ -74,20 +77,36 @@ def run(args: argparse.Namespace) -> int:
 def named(experiments: Experiments, name: str) -> ExperimentConfig:
     experiment = experiments.get(name)
     if experiment is None:
-        known = ", ".join(e.name for e in experiments.experiments) or "none configured"
-        raise RecsysError(f"no experiment named {name!r} in the config (known: {known})")
+        raise not_found(name, "the config", [e.name for e in experiments.experiments])
     return experiment
 
 
-def run_report(args: argparse.Namespace, experiment: ExperimentConfig) -> int:
+def not_found(name: str, where: str, known: list[str]) -> RecsysError:
+    return RecsysError(f"no experiment named {name!r} in {where} (known: "
+                       f"{', '.join(known) or 'none'})")  # fmt: skip
+
+
+def run_report(args: argparse.Namespace, configured: Experiments) -> int:
+    """The config's experiment of that name, else the one defined through the server's
+    POST /admin/experiments (as the server does)."""
     url = args.db or os.environ.get("RECSYS_DATABASE_URL") or DEFAULT_URL
     with open_store(url) as store:
+        experiment = configured.get(args.name) or stored_experiment(store, args.name)
+        if experiment is None:
+            known = [e.name for e in configured.experiments]
+            known += [d.name for d in store.experiment_definitions() if d.name not in known]
+            raise not_found(args.name, f"the config or the store {store.shown_url}", known)
         report = report_from_store(experiment, store, args.revenue_test)
     print_report(report)
     write_json(args.json, report)
     if args.html:
         write_text(args.html, report_html(report))
     return 0
+
+
+def stored_experiment(store: EventStore, name: str) -> ExperimentConfig | None:
+    stored = store.experiment_definition(name)
+    return definition_config(stored) if stored is not None else None
 
 
 def print_report(report: dict[str, Any]) -> None:
