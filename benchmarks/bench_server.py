@@ -1,7 +1,9 @@
 """The server under load: throughput of GET /v1/users/{id}/recommendations and POST /v1/cross-sell,
 then p50/p99 latency at half that throughput, next to a bare Flask endpoint returning a fixed JSON
 list served by the same gunicorn settings in the same run. Load comes from wrk on loopback; each
-run is bounded in time. Also memory per worker (RSS and PSS from /proc/<pid>/smaps_rollup).
+run is bounded in time. Both servers stay up and the reference is measured again in every round
+(--rounds), so a noisy neighbour slows both sides of a ratio; the table holds medians over the
+rounds. Also memory per worker (RSS and PSS from /proc/<pid>/smaps_rollup).
 
 "recommendations" and "cross-sell" cycle through 2,000 users / items, so after its first answer a
 worker serves them from its per-bundle memo (returning visitors); "recs, new users" asks for a
@@ -20,6 +22,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -182,6 +185,29 @@ def measure(server: Gunicorn, name: str, method: str, paths: list[str], bodies: 
             "p99_ms": paced.get("p99_ms"), "half_errors": paced["non_2xx"]}  # fmt: skip
 
 
+def summary(name: str, runs: list[dict[str, Any]], bare: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians over the rounds; throughput and CPU as ratios to the bare endpoint of the same round
+    (min..max over rounds in `vs_bare_range`)."""
+    ratios = [run["rps"] / ref["rps"] for run, ref in zip(runs, bare, strict=True)]
+    cpu = [ref["cpu_us_per_request"] / run["cpu_us_per_request"]
+           for run, ref in zip(runs, bare, strict=True)]  # fmt: skip
+    keys = ("rps", "cpu_us_per_request", "half_load_rps", "p50_ms", "p99_ms")
+    middle = {key: statistics.median(run[key] for run in runs) for key in keys}
+    return {"endpoint": name, **middle, "errors": sum(run["errors"] + run["half_errors"]
+                                                     for run in runs),
+            "vs_bare": round(statistics.median(ratios), 3),
+            "vs_bare_range": f"{min(ratios):.2f}..{max(ratios):.2f}",
+            "cpu_vs_bare": round(statistics.median(cpu), 3)}  # fmt: skip
+
+
+def dropped(server: Gunicorn) -> float:
+    """Served responses the server could not record (its metric)."""
+    with urllib.request.urlopen(server.base + "/metrics", timeout=10) as response:
+        text = response.read().decode()
+    found = re.search(r"^recsys_served_log_dropped_total\s+([\d.e+]+)", text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=100_000)
@@ -191,6 +217,7 @@ def main() -> None:
     parser.add_argument("--models", help="use this models folder instead of generating one")
     parser.add_argument("--seconds", type=int, default=8, help="per wrk run")
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3, help="reference and endpoints, in turn")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--worker-class", default="gthread", choices=("gthread", "sync"))
     parser.add_argument("--threads", type=int, default=4)
@@ -216,45 +243,45 @@ def main() -> None:
     items = [bundle.items[i] for i in rng.sample(range(len(bundle.items)), 2000)]
     del bundle
     folder = Path(tempfile.mkdtemp(prefix="bench-server-"))
-    rows, memory = [], {}
+    runs: dict[str, list[dict[str, Any]]] = {}
+    memory: dict[str, Any] = {}
     load_before = os.getloadavg()  # other work on the machine skews every figure: say how much
+    bare = Gunicorn("benchmarks.bench_server:bare_app()", {}, args)
+    env = {"RECSYS_MODELS": str(models),
+           "RECSYS_DATABASE_URL": f"sqlite:///{folder / 'events.db'}"}  # fmt: skip
+    server = Gunicorn("serving:create_app()", env, args)
     try:
-        bare = Gunicorn("benchmarks.bench_server:bare_app()", {}, args)
         bare.wait("/bare")
-        rows.append(measure(bare, "bare flask", "GET", ["/bare"], None, args, folder))
-        bare.stop()
-        env = {"RECSYS_MODELS": str(models),
-               "RECSYS_DATABASE_URL": f"sqlite:///{folder / 'events.db'}"}  # fmt: skip
-        server = Gunicorn("serving:create_app()", env, args)
         server.wait("/readyz")
-        recs = [f"/v1/users/{u}/recommendations?n=10" for u in users]
-        rows.append(measure(server, "recommendations", "GET", recs, None, args, folder))
-        # every request a user not asked for before: the server's per-user memo never answers
-        fresh = [f"/v1/users/{u}/recommendations?n=10" for u in new_users]
-        rows.append(measure(server, "recs, new users", "GET", fresh, None, args, folder))
-        bodies = [json.dumps({"items": [i]}) for i in items]
-        rows.append(measure(server, "cross-sell", "POST", ["/v1/cross-sell?n=10"] * len(items),
-                            bodies, args, folder))  # fmt: skip
-        memory = {"workers": server.memory()}
-        with urllib.request.urlopen(server.base + "/metrics", timeout=10) as response:
-            text = response.read().decode()
-        dropped = re.search(r"^recsys_served_log_dropped_total\s+([\d.e+]+)", text, re.M)
-        memory["served_log_dropped"] = float(dropped.group(1)) if dropped else 0.0
-        server.stop()
+        # "recs, new users": every request a user not asked for before (the memo never answers)
+        plan = [(bare, "bare flask", "GET", ["/bare"], None),
+                (server, "recommendations", "GET",
+                 [f"/v1/users/{u}/recommendations?n=10" for u in users], None),
+                (server, "recs, new users", "GET",
+                 [f"/v1/users/{u}/recommendations?n=10" for u in new_users], None),
+                (server, "cross-sell", "POST", ["/v1/cross-sell?n=10"] * len(items),
+                 [json.dumps({"items": [i]}) for i in items])]  # fmt: skip
+        for _ in range(args.rounds):  # rounds interleave the reference with the endpoints
+            for target, name, method, paths, bodies in plan:
+                runs.setdefault(name, []).append(
+                    measure(target, name, method, paths, bodies, args, folder))
+        memory = {"workers": server.memory(), "served_log_dropped": dropped(server)}
     finally:
+        server.stop()
+        bare.stop()
         shutil.rmtree(folder, ignore_errors=True)
-    for row in rows:
-        row["vs_bare"] = round(row["rps"] / rows[0]["rps"], 3)
-        row["cpu_vs_bare"] = round(rows[0]["cpu_us_per_request"] / row["cpu_us_per_request"], 3)
+    rows = [summary(name, found, runs["bare flask"]) for name, found in runs.items()]
     load = {"before": [round(x, 2) for x in load_before],
             "after": [round(x, 2) for x in os.getloadavg()]}  # fmt: skip
     print_table(rows)
     print_table(memory["workers"])
     print(f"load average (1, 5, 15 min) before {load['before']}, after {load['after']}")
-    settings = {k: getattr(args, k) for k in ("workers", "worker_class", "threads", "preload",
-                                              "connections", "seconds", "items")}  # fmt: skip
+    names = ("workers", "worker_class", "threads", "preload", "connections", "seconds", "items",
+             "rounds")  # fmt: skip
+    settings = {k: getattr(args, k) for k in names}
     write_json("server", {"settings": settings, "models": str(models), "results": rows,
-                          "memory": memory, "load_average": load}, args.out)  # fmt: skip
+                          "rounds": runs, "memory": memory, "load_average": load},
+               args.out)  # fmt: skip
 
 
 if __name__ == "__main__":

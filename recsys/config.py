@@ -57,6 +57,9 @@ class IndexConfig:
         at_least(f"{key}.recall_sample", self.recall_sample, 1)
 
 
+RECORD_SERVED = ("experiments", "all")
+
+
 @dataclass(frozen=True)
 class ServerConfig:
     api_keys: tuple[str, ...] = ()
@@ -66,6 +69,7 @@ class ServerConfig:
     candidates_days: float = 0.0  # 0: every user
     watch_seconds: float = 2.0
     experiments_refresh_seconds: float = 2.0
+    record_served: str = "experiments"  # responses kept for attribution: experiments | all
 
     def check(self, key: str) -> None:
         at_least(f"{key}.max_body_bytes", self.max_body_bytes, 1)
@@ -73,6 +77,7 @@ class ServerConfig:
         at_least(f"{key}.candidates_days", self.candidates_days, 0)
         at_least(f"{key}.watch_seconds", self.watch_seconds, 0)
         at_least(f"{key}.experiments_refresh_seconds", self.experiments_refresh_seconds, 0.1)
+        one_of(f"{key}.record_served", self.record_served, RECORD_SERVED)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+import orjson
 from flask import Flask, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
@@ -200,15 +201,17 @@ def picks_body(
     assignment: Assignment | None,
     user_id: str | None,
 ) -> dict[str, Any]:
-    """The response body; records it for attribution and counts fallbacks."""
+    """The response body; records it for attribution (responses in an experiment, or every one
+    with server.record_served = "all") and counts fallbacks."""
     found = resources()
     item_ids, items = rendered_once(picks, served)
     experiment = assignment.experiment if assignment else None
     variant = assignment.variant if assignment else None
-    found.served_log.put(
-        g.request_id, user_id, placement, experiment, variant, picks.recorded or picks.model,
-        item_ids, time.time(),
-    )  # fmt: skip
+    if experiment is not None or found.settings.record_all_served:
+        found.served_log.put(
+            g.request_id, user_id, placement, experiment, variant, picks.recorded or picks.model,
+            item_ids, time.time(),
+        )  # fmt: skip
     if picks.fallback:
         found.metrics.fallbacks.labels(placement, picks.fallback).inc()
     g.model = picks.model
@@ -221,7 +224,7 @@ def picks_body(
     }
 
 
-def rendered_once(picks: Picks, served: ServedBundle) -> tuple[list[str], list[dict[str, Any]]]:
+def rendered_once(picks: Picks, served: ServedBundle) -> tuple[list[str], Any]:
     """The picks' item ids and response items, rendered with the ids of `served` (the bundle
     whose item numbers they hold) the first time and kept: remembered picks are shared."""
     if picks.rendered is None:
@@ -229,8 +232,10 @@ def rendered_once(picks: Picks, served: ServedBundle) -> tuple[list[str], list[d
     return picks.rendered
 
 
-def rendered(picks: Picks, served: ServedBundle) -> tuple[list[str], list[dict[str, Any]]]:
-    """The picks' item ids and the response's items (id, score, reason when known)."""
+def rendered(picks: Picks, served: ServedBundle) -> tuple[list[str], orjson.Fragment]:
+    """The picks' item ids and the response's items (id, score, reason when known), the items
+    already encoded as JSON: a remembered answer is then one bytes object, which the garbage
+    collector never walks and the response copies as it is."""
     ranked = picks.ranked
     names = served.item_names
     item_ids = [names[i] for i in ranked.ids.tolist()]
@@ -242,4 +247,4 @@ def rendered(picks: Picks, served: ServedBundle) -> tuple[list[str], list[dict[s
         if reason is not None:
             entry["reason"] = reason
         items.append(entry)
-    return item_ids, items
+    return item_ids, orjson.Fragment(orjson.dumps(items))

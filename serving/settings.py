@@ -36,6 +36,11 @@ class Settings:
     watch: bool = True  # reload when models/CURRENT changes (every server.watch_seconds)
     served_log: int = 10_000  # responses queued for the store before new ones are dropped
 
+    @property
+    def record_all_served(self) -> bool:
+        """Every response goes to the store, not only those in an experiment."""
+        return self.config.server.record_served == "all"
+
 
 def load_settings(test_config: Mapping[str, Any] | None = None) -> Settings:
     """Settings from the config file and environment; `test_config` keys (see OVERRIDES) win.

@@ -179,6 +179,32 @@ def test_experiment_variants_choose_the_model_and_are_named(
     assert [e["name"] for e in listed["experiments"]] == ["home"]
 
 
+def test_only_responses_in_an_experiment_are_recorded_by_default(
+    models_dir: Path, tmp_path: Path, user: str
+) -> None:
+    """Only experiment reports read the served log: other responses are not written unless
+    server.record_served = "all" (the live-server tests cover that mode)."""
+    experiment = {"name": "home", "placements": ["recommendations"],
+                  "variants": [{"name": "A", "model": "als", "share": 0.5},
+                               {"name": "B", "model": "popular", "share": 0.5}]}  # fmt: skip
+    app = create_app(
+        {
+            "models_dir": models_dir,
+            "database_url": f"sqlite:///{tmp_path / 'events.db'}",
+            "watch": False,
+            "config": {"experiments": [experiment]},
+        }
+    )
+    client = app.test_client()
+    inside = client.get(f"/v1/users/{user}/recommendations?n=3").json
+    outside = client.get(f"/v1/items/{Bundle.load(models_dir).items[0]}/similar?n=3").json
+    assert inside["experiment"] == "home" and outside["experiment"] is None
+    app.extensions["recsys"].served_log.drain()
+    with open_store(f"sqlite:///{tmp_path / 'events.db'}") as store:
+        recorded = store.served_table().column("request_id").to_pylist()
+    assert recorded == [inside["request_id"]]
+
+
 def test_served_log_drains_in_batches_and_drops_beyond_its_bound(tmp_path: Path) -> None:
     dropped = []
     with open_store(f"sqlite:///{tmp_path / 'served.db'}") as store:

@@ -33,7 +33,7 @@ def server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     config = folder / "recsys.toml"
     config.write_text(
         f'[server]\napi_keys = ["{KEY}"]\nmax_body_bytes = {MAX_BODY}\nwatch_seconds = 0.2\n'
-        'cors_origins = ["https://shop.example"]\n'
+        'cors_origins = ["https://shop.example"]\nrecord_served = "all"\n'
     )
     with running_server(folder, models, config) as found:
         yield found

@@ -79,4 +79,4 @@ class Picks:
     model: str
     fallback: str | None = None  # the fallback taken, for metrics ("popular", "similar_items")
     recorded: str | None = None  # the model label stored with the response, when not `model`
-    rendered: tuple[list[str], list[dict[str, Any]]] | None = None  # item ids, response items
+    rendered: tuple[list[str], Any] | None = None  # item ids, the response's items (encoded)

@@ -53,11 +53,13 @@ class ServedBundle:
     def warm(self) -> None:
         """Maps in every page of the memory-mapped model arrays for this process: a page first
         touched by a request costs it a page fault (tens of microseconds here), and a request
-        for a new user touches a few. Run once per process and bundle (the pages stay shared)."""
+        for a new user touches a few. Run once per process and bundle (the pages stay shared).
+        Also builds the id lookups, which the first requests would otherwise wait for."""
         for model in self.bundle.models.values():
             if isinstance(model, VectorModel):
                 for name in ("user_factors", "item_factors", "candidates", "candidate_rows"):
                     touch_pages(getattr(model, name))
+        self.bundle.users.lookup, self.bundle.items.lookup  # noqa: B018 (built once, here)
 
     def folds_in(self, model: object) -> bool:
         """isinstance(model, FoldIn), remembered: a protocol check costs tens of microseconds."""
