@@ -1,93 +1,154 @@
-"""Model fit times on generated events: recsys's ALS, BPR and item-kNN (BM25) next to the bare
-implicit call with the same parameters on the same matrix, in the same run (ratio ours / bare).
+"""Model fit times on generated events: recsys's ALS, BPR, item-kNN (BM25) and co-occurrence next
+to a bare reference on the same matrix, in the same run (ratio ours / bare). The reference is the
+implicit call with the same parameters; for co-occurrence (whose time is the trainer's whole fit
+stage: fit() then fit_events()) it is scipy's bare product `X.T @ X` of each binary matrix the model
+multiplies: interactions, baskets and view sessions, built before the clock starts.
+
+Times are the best of --repeat runs, wall and CPU (process_time, every thread counted). Peak memory
+is what Python and numpy allocate during one more run (tracemalloc: buffers a C++ extension keeps
+to itself, as implicit's, are not seen).
 
     .venv/bin/python -m benchmarks.bench_fit                      # 10M events
     .venv/bin/python -m benchmarks.bench_fit --events 1000000     # quick
+    .venv/bin/python -m benchmarks.bench_fit --events 2000000 --kinds cooccurrence --repeat 3
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+import tracemalloc
 import warnings
 from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 import implicit.nearest_neighbours as knn
-import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 from implicit.cpu.bpr import BayesianPersonalizedRanking
 from threadpoolctl import threadpool_limits
 
 from benchmarks.common import generated_shop, print_table, shop_arguments, write_json
 from recsys.config import Config, ModelConfig
-from recsys.data import Interactions, load_events
+from recsys.data import Events, Interactions, load_events
 from recsys.models import build_model
+from recsys.models.cooccurrence import baskets_and_views, binary
+
+KINDS = ("als", "bpr", "bm25", "cooccurrence")
+REFERENCE = {"cooccurrence": "scipy X.T @ X"}
 
 
-def bare_calls(config: Config) -> dict[str, Callable[[sp.csr_matrix], object]]:
-    """The implicit call each kind wraps, with that kind's parameters from `config`."""
+def bare_calls(
+    config: Config, interactions: Interactions, events: Events
+) -> dict[str, Callable[[], object]]:
+    """The bare call each kind is measured against, with that kind's parameters from `config`."""
     als, bpr, bm25 = (build_model(k, config.models[k]).params for k in ("als", "bpr", "bm25"))
+    matrix = interactions.matrix
+    hours = build_model("cooccurrence", config.models["cooccurrence"]).params.window_hours
+    products = [binary(matrix), *baskets_and_views(events, hours, matrix.shape[1])]
     return {
-        "als": lambda m: AlternatingLeastSquares(
+        "als": lambda: AlternatingLeastSquares(
             factors=als.factors,
             regularization=als.regularization,
             alpha=als.alpha,
             iterations=als.iterations,
             calculate_training_loss=False,
             random_state=als.seed,
-        ).fit(m, show_progress=False),
-        "bpr": lambda m: BayesianPersonalizedRanking(
+        ).fit(matrix, show_progress=False),
+        "bpr": lambda: BayesianPersonalizedRanking(
             factors=bpr.factors,
             learning_rate=bpr.learning_rate,
             regularization=bpr.regularization,
             iterations=bpr.iterations,
             random_state=bpr.seed,
-        ).fit(m, show_progress=False),
-        "bm25": lambda m: knn.BM25Recommender(K=bm25.K, K1=bm25.K1, B=bm25.B).fit(
-            m, show_progress=False
+        ).fit(matrix, show_progress=False),
+        "bm25": lambda: knn.BM25Recommender(K=bm25.K, K1=bm25.K1, B=bm25.B).fit(
+            matrix, show_progress=False
         ),
+        "cooccurrence": lambda: [m.T @ m for m in products],
     }
 
 
-def seconds(call: Callable[[], object]) -> float:
-    start = time.perf_counter()
+def our_fit(kind: str, config: Config, interactions: Interactions, events: Events) -> object:
+    """A fresh model fitted as the trainer does it (basket scores too where the kind has them)."""
+    model = build_model(kind, config.models[kind]).fit(interactions)
+    if hasattr(model, "fit_events"):
+        model.fit_events(events)
+    return model
+
+
+def quietly(call: Callable[[], object]) -> None:
     with threadpool_limits(1, "blas"), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # implicit's BM25 warns about its own COO input
         call()
-    return time.perf_counter() - start
+
+
+def seconds(call: Callable[[], object], repeat: int) -> tuple[float, float]:
+    """Best wall and best CPU seconds of `repeat` calls."""
+    wall, cpu = [], []
+    for _ in range(repeat):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        quietly(call)
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return min(wall), min(cpu)
+
+
+def peak_mb(call: Callable[[], object]) -> float:
+    tracemalloc.start()
+    try:
+        quietly(call)
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+
+
+def measure(
+    kind: str, ours: Callable[[], object], bare: Callable[[], object], repeat: int
+) -> dict[str, Any]:
+    (wall, cpu), (bare_wall, bare_cpu) = seconds(ours, repeat), seconds(bare, repeat)
+    return {
+        "model": kind,
+        "reference": REFERENCE.get(kind, "implicit"),
+        "recsys_s": round(wall, 2),
+        "bare_s": round(bare_wall, 2),
+        "ratio": round(wall / bare_wall, 2),
+        "recsys_cpu_s": round(cpu, 2),
+        "bare_cpu_s": round(bare_cpu, 2),
+        "cpu_ratio": round(cpu / bare_cpu, 2),
+        "recsys_peak_mb": round(peak_mb(ours)),
+        "bare_peak_mb": round(peak_mb(bare)),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     shop_arguments(parser, events=10_000_000, users=100_000, items=20_000)
-    parser.add_argument("--kinds", default="als,bpr,bm25")
+    parser.add_argument("--kinds", default=",".join(KINDS))
     parser.add_argument("--bpr-iterations", type=int, help="override BPR's default iterations")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each call, best kept")
     parser.add_argument("--out-json")
     args = parser.parse_args()
-    models = {"als": {}, "bpr": {}, "bm25": {}}
+    kinds = args.kinds.split(",")
+    if args.repeat < 1:
+        parser.error("--repeat: must be at least 1")
+    if unknown := set(kinds) - set(KINDS):
+        parser.error(f"--kinds: unknown {', '.join(sorted(unknown))} (known: {', '.join(KINDS)})")
+    models: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
     if args.bpr_iterations:
         models["bpr"] = {"iterations": args.bpr_iterations}
     config = Config(models={k: ModelConfig(k, v) for k, v in models.items()})
     with generated_shop(args) as folder:
         events = load_events(folder / "events.parquet", tuple(config.events.weights))
     interactions = Interactions.from_events(events, config.events)
-    matrix = interactions.matrix
-    bare = bare_calls(config)
+    bare = bare_calls(config, interactions, events)
     rows = []
-    for kind in args.kinds.split(","):
-        model = build_model(kind, config.models[kind])
-        ours = seconds(lambda model=model: model.fit(interactions))
-        raw = seconds(lambda kind=kind: bare[kind](matrix))
-        rows.append(
-            {
-                "model": kind,
-                "params": str(config.models[kind].params or "defaults"),
-                "recsys_s": round(ours, 2),
-                "bare_implicit_s": round(raw, 2),
-                "ratio": round(ours / raw, 2),
-            }
-        )
+    for kind in kinds:
+        ours = partial(our_fit, kind, config, interactions, events)
+        rows.append(measure(kind, ours, bare[kind], args.repeat))
+        rows[-1]["params"] = str(config.models[kind].params or "defaults")
         print_table(rows[-1:])
+    matrix = interactions.matrix
     shape = {"users": matrix.shape[0], "items": matrix.shape[1], "nnz": matrix.nnz}
     print(f"{args.events:,} events -> {shape}")
     print_table(rows)

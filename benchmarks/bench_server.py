@@ -7,7 +7,8 @@ rounds. Also memory per worker (RSS and PSS from /proc/<pid>/smaps_rollup).
 
 "recommendations" and "cross-sell" cycle through 2,000 users / items, so after its first answer a
 worker serves them from its per-bundle memo (returning visitors); "recs, new users" asks for a
-different user each request (sampled from up to --new-users), the path a first visit takes.
+different user each request (sampled from up to --new-users), the path a first visit takes;
+"recs, fresh events" asks for users who just posted events (read from the store and folded in).
 
     .venv/bin/python -m benchmarks.bench_server --items 100000 --seconds 8
 """
@@ -20,23 +21,19 @@ import os
 import random
 import re
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-import psutil
 from flask import Flask
 
 from benchmarks.common import print_table, write_json
+from benchmarks.loadgen import Gunicorn, lua_script, wrk
 
-ROOT = Path(__file__).resolve().parents[1]
+FRESH_USERS = 2_000  # users who post events before their picks are asked for
 FIXED = {
     "request_id": "r-0",
     "model": "fixed",
@@ -66,104 +63,6 @@ def prepare_bundle(cache: Path, users: int, items: int, events: int) -> Path:
                                               "together": {"kind": "cooccurrence"}}})  # fmt: skip
         train(shop / "events.parquet", models, config, shop / "catalogue.csv")
     return models
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Gunicorn:
-    """One gunicorn master + workers for `app` on a free loopback port."""
-
-    def __init__(self, app: str, env: dict[str, str], args: argparse.Namespace) -> None:
-        self.port = free_port()
-        self.metrics = tempfile.mkdtemp(prefix="bench-metrics-")
-        env = {**os.environ, **env, "PROMETHEUS_MULTIPROC_DIR": self.metrics,
-               "RECSYS_BIND": f"127.0.0.1:{self.port}", "RECSYS_WORKERS": str(args.workers),
-               "RECSYS_WORKER_CLASS": args.worker_class, "RECSYS_THREADS": str(args.threads),
-               "RECSYS_PRELOAD": "1" if args.preload else "0"}  # fmt: skip
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "serving" / "gunicorn.conf.py"),
-             app], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def wait(self, path: str) -> None:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(self.base + path, timeout=5) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError(f"{path} not ready")
-
-    def memory(self) -> list[dict[str, float]]:
-        """RSS and PSS (MB) of each worker."""
-        found = []
-        for child in psutil.Process(self.process.pid).children():
-            text = Path(f"/proc/{child.pid}/smaps_rollup").read_text()
-            values = {
-                k: int(v) / 1024 for k, v in re.findall(r"^(Rss|Pss):\s+(\d+) kB", text, re.M)
-            }
-            found.append({"pid": child.pid, "rss_mb": values["Rss"], "pss_mb": values["Pss"]})
-        return found
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU of all workers so far."""
-        total = 0.0
-        for child in psutil.Process(self.process.pid).children():
-            times = child.cpu_times()
-            total += times.user + times.system
-        return total
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=60)
-        shutil.rmtree(self.metrics, ignore_errors=True)
-
-
-def lua_script(folder: Path, method: str, paths: list[str], body: list[str] | None,
-               delay_ms: float | None) -> Path:  # fmt: skip
-    """A wrk script cycling through the given paths (and bodies), optionally pausing per request."""
-    lines = ["local paths = {" + ",".join(json.dumps(p) for p in paths) + "}"]
-    lines.append("local bodies = {" + ",".join(json.dumps(b) for b in body or []) + "}")
-    lines.append('wrk.headers["Content-Type"] = "application/json"')
-    lines.append("local i = math.random(#paths)")
-    lines.append("request = function()\n  i = i % #paths + 1")
-    if body:
-        lines.append(f'  return wrk.format("{method}", paths[i], nil, bodies[i])\nend')
-    else:
-        lines.append(f'  return wrk.format("{method}", paths[i])\nend')
-    if delay_ms is not None:
-        lines.append(f"delay = function() return {delay_ms:.3f} end")
-    script = folder / f"load-{random.random():.6f}.lua"
-    script.write_text("\n".join(lines) + "\n")
-    return script
-
-
-def wrk(base: str, script: Path, seconds: int, connections: int) -> dict[str, float]:
-    """Runs wrk; requests/s, non-2xx count and latency percentiles (ms)."""
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), base],
-        capture_output=True, text=True, check=True, timeout=seconds + 60,
-    ).stdout  # fmt: skip
-    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-              "requests": int(re.search(r"(\d+) requests in", out).group(1))}  # fmt: skip
-    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    errors = re.search(r"Socket errors: (.*)", out)
-    result["non_2xx"] = int(bad.group(1)) if bad else 0
-    result["socket_errors"] = errors.group(1) if errors else ""
-    for label, value, unit in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M):
-        scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-        result[f"p{label}_ms"] = float(value) * scale
-    return result
 
 
 def measure(server: Gunicorn, name: str, method: str, paths: list[str], bodies: list[str] | None,
@@ -198,6 +97,21 @@ def summary(name: str, runs: list[dict[str, Any]], bare: list[dict[str, Any]]) -
             "vs_bare": round(statistics.median(ratios), 3),
             "vs_bare_range": f"{min(ratios):.2f}..{max(ratios):.2f}",
             "cpu_vs_bare": round(statistics.median(cpu), 3)}  # fmt: skip
+
+
+def post_events(server: Gunicorn, users: list[str], items: list[str]) -> None:
+    """Two events per user through POST /v1/events: their picks then fold these in per request
+    (store read, fold-in, index search), the path of a visitor browsing right now."""
+    now = time.time()
+    events = [{"user_id": user, "item_id": items[(i * 7 + k) % len(items)], "event_type": kind,
+               "timestamp": now} for i, user in enumerate(users)
+              for k, kind in enumerate(("view", "add_to_cart"))]  # fmt: skip
+    for start in range(0, len(events), 1000):
+        body = json.dumps({"events": events[start : start + 1000]}).encode()
+        request = urllib.request.Request(server.base + "/v1/events", body,
+                                         {"Content-Type": "application/json"})  # fmt: skip
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 202, response.status
 
 
 def dropped(server: Gunicorn) -> float:
@@ -237,9 +151,11 @@ def main() -> None:
 
     bundle = Bundle.load(models)
     rng = random.Random(0)
-    sampled = rng.sample(range(len(bundle.users)), min(len(bundle.users), 2000 + args.new_users))
+    wanted = min(len(bundle.users), 2000 + FRESH_USERS + args.new_users)
+    sampled = rng.sample(range(len(bundle.users)), wanted)
     users = [bundle.users[i] for i in sampled[:2000]]
-    new_users = [bundle.users[i] for i in sampled[2000:]]
+    fresh_users = [bundle.users[i] for i in sampled[2000 : 2000 + FRESH_USERS]]
+    new_users = [bundle.users[i] for i in sampled[2000 + FRESH_USERS :]]
     items = [bundle.items[i] for i in rng.sample(range(len(bundle.items)), 2000)]
     del bundle
     folder = Path(tempfile.mkdtemp(prefix="bench-server-"))
@@ -253,12 +169,15 @@ def main() -> None:
     try:
         bare.wait("/bare")
         server.wait("/readyz")
+        post_events(server, fresh_users, items)
         # "recs, new users": every request a user not asked for before (the memo never answers)
         plan = [(bare, "bare flask", "GET", ["/bare"], None),
                 (server, "recommendations", "GET",
                  [f"/v1/users/{u}/recommendations?n=10" for u in users], None),
                 (server, "recs, new users", "GET",
                  [f"/v1/users/{u}/recommendations?n=10" for u in new_users], None),
+                (server, "recs, fresh events", "GET",
+                 [f"/v1/users/{u}/recommendations?n=10" for u in fresh_users], None),
                 (server, "cross-sell", "POST", ["/v1/cross-sell?n=10"] * len(items),
                  [json.dumps({"items": [i]}) for i in items])]  # fmt: skip
         for _ in range(args.rounds):  # rounds interleave the reference with the endpoints

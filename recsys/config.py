@@ -48,12 +48,14 @@ class ModelConfig:
 class IndexConfig:
     factory: str = "auto"  # by catalogue size: recsys.index.resolve_factory
     recall_floor: float = 0.95
+    recall_target: float = 0.98  # search effort is tuned to the least that reaches this
     recall_sample: int = 1000
 
     def check(self, key: str) -> None:
         if not self.factory:
             raise ConfigError(f"{key}.factory", "must be a FAISS index factory string")
         between(f"{key}.recall_floor", self.recall_floor, 0, 1)
+        between(f"{key}.recall_target", self.recall_target, 0, 1)
         at_least(f"{key}.recall_sample", self.recall_sample, 1)
 
 
@@ -67,6 +69,7 @@ class ServerConfig:
     cors_origins: tuple[str, ...] = ()
     candidates: int = 200
     candidates_days: float = 0.0  # 0: every user
+    similar_candidates: int = 100  # per item, its most similar items precomputed (0: off)
     watch_seconds: float = 2.0
     experiments_refresh_seconds: float = 2.0
     record_served: str = "experiments"  # responses kept for attribution: experiments | all
@@ -75,6 +78,7 @@ class ServerConfig:
         at_least(f"{key}.max_body_bytes", self.max_body_bytes, 1)
         between(f"{key}.candidates", self.candidates, 0, 10_000)
         at_least(f"{key}.candidates_days", self.candidates_days, 0)
+        between(f"{key}.similar_candidates", self.similar_candidates, 0, 10_000)
         at_least(f"{key}.watch_seconds", self.watch_seconds, 0)
         at_least(f"{key}.experiments_refresh_seconds", self.experiments_refresh_seconds, 0.1)
         one_of(f"{key}.record_served", self.record_served, RECORD_SERVED)

@@ -27,6 +27,7 @@ EXACT_UP_TO = 50_000  # items: below this, exact search is fast enough and never
 HNSW_UP_TO = 500_000  # items: above this, HNSW's build time grows past IVF's for similar recall
 HNSW_EF_SEARCH = 128  # FAISS's default 16 misses a few of the top 10
 IVF_PROBE_SHARE = 8  # nprobe = nlist / 8 (at least 32): fewer lose recall on clustered factors
+SEARCH_KNOBS = ("efSearch", "nprobe")  # tuned at training to the least that reaches the target
 
 
 def resolve_factory(factory: str, n_items: int) -> str:
@@ -128,6 +129,21 @@ class VectorIndex:
         scores, ids = faiss.knn(queries, self.vectors, k, metric=faiss.METRIC_INNER_PRODUCT)
         return drop_excluded(ids, scores, exclude, n)
 
+    def tune_search(self, queries: np.ndarray, target: float) -> tuple[float, dict[str, int]]:
+        """Sets the least search effort (HNSW efSearch, IVF nprobe) whose recall@10 on `queries`
+        reaches `target` (the most tried when none does): more effort than that only slows every
+        request. Returns (recall, the setting); an index without such a knob is only measured."""
+        knob = search_knob(self.index)
+        if knob is None:
+            return self.recall(queries), {}
+        space, recall, value = faiss.ParameterSpace(), 0.0, 0
+        for value in effort_ladder(self.index, knob):
+            space.set_index_parameter(self.index, knob, value)
+            recall = self.recall(queries)
+            if recall >= target:
+                break
+        return recall, {knob: value}
+
     def recall(self, queries: np.ndarray, k: int = 10) -> float:
         """recall@k of this index against exact search on the same queries."""
         if len(queries) == 0:
@@ -177,6 +193,22 @@ def stores_vectors(index: faiss.Index) -> bool:
     return found.metric_type == faiss.METRIC_INNER_PRODUCT and isinstance(
         found, faiss.IndexFlat | faiss.IndexHNSWFlat | faiss.IndexIVFFlat
     )
+
+
+def search_knob(index: faiss.Index) -> str | None:
+    """The search-effort parameter of `index` ("efSearch" or "nprobe"), None when it has none."""
+    space = faiss.ParameterSpace()
+    space.initialize(index)
+    names = {space.parameter_ranges.at(i).name for i in range(space.parameter_ranges.size())}
+    return next((knob for knob in SEARCH_KNOBS if knob in names), None)
+
+
+def effort_ladder(index: faiss.Index, knob: str) -> list[int]:
+    """Doubling values of `knob`, cheapest first: efSearch 16..512, nprobe 1..nlist."""
+    if knob == "efSearch":
+        return [16 * 2**i for i in range(6)]
+    lists = faiss.extract_index_ivf(index).nlist
+    return sorted({min(2**i, lists) for i in range(int(math.log2(lists)) + 2)})
 
 
 def set_search_defaults(index: faiss.Index) -> None:

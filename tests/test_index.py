@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from recsys.bundle import Bundle
 from recsys.config import config_from_dict
 from recsys.errors import BundleError, ConfigError
 from recsys.index import (
@@ -123,6 +124,22 @@ def test_ann_search_scores_are_exact_inner_products_best_first(
     assert np.all(np.diff(scores, axis=1) <= 1e-5)
 
 
+def test_search_effort_is_the_least_that_reaches_the_recall_target(
+    vectors: np.ndarray, queries: np.ndarray
+) -> None:
+    hnsw = VectorIndex.build(vectors, "HNSW32")
+    assert hnsw.tune_search(queries, 0.0) == (hnsw.recall(queries), {"efSearch": 16})
+    recall, effort = hnsw.tune_search(queries, 0.99)
+    assert recall >= 0.99 and effort["efSearch"] <= 512
+    if effort["efSearch"] > 16:  # one step less misses the target
+        faiss.ParameterSpace().set_index_parameter(hnsw.index, "efSearch", effort["efSearch"] // 2)
+        assert hnsw.recall(queries) < 0.99
+    ivf = VectorIndex.build(vectors, "IVF16,Flat")
+    recall, effort = ivf.tune_search(queries, 1.01)  # unreachable: the most effort, every list
+    assert effort == {"nprobe": 16} and recall == pytest.approx(1.0)
+    assert VectorIndex.build(vectors, "Flat").tune_search(queries, 0.99) == (1.0, {})
+
+
 def test_heavy_exclusions_never_starve_an_hnsw_result(
     hnsw: VectorIndex, vectors: np.ndarray, queries: np.ndarray
 ) -> None:
@@ -205,4 +222,7 @@ def test_trainer_records_recall_of_an_approximate_index(shop: Path, tmp_path: Pa
     )
     report = train(shop / "events.parquet", tmp_path / "models", config)
     assert 0.9 <= report.index_recall["als"] <= 1.0
+    assert set(report.index_search["als"]) == {"efSearch"}
+    manifest = Bundle.load(tmp_path / "models").manifest["models"]["als"]
+    assert manifest["index_search"] == report.index_search["als"]
     shutil.rmtree(tmp_path / "models")

@@ -28,14 +28,19 @@ from training.pipeline import train
 KEY = "k-in-process"
 
 
-def make_app(models: Path, tmp_path: Path, **server: Any) -> Flask:
+def make_app(
+    models: Path, tmp_path: Path, experiments: list[dict[str, Any]] | None = None, **server: Any
+) -> Flask:
     return create_app(
         {
             "models_dir": models,
             "database_url": f"sqlite:///{tmp_path / 'events.db'}",
             "api_keys": [KEY],
             "watch": False,
-            "config": {"server": {"max_body_bytes": 4096, **server}},
+            "config": {
+                "server": {"max_body_bytes": 4096, **server},
+                "experiments": experiments or [],
+            },
         }
     )
 
@@ -164,14 +169,7 @@ def test_experiment_variants_choose_the_model_and_are_named(
     experiment = {"name": "home", "placements": ["recommendations"], "salt": "s",
                   "variants": [{"name": "pop", "model": "popular", "share": 1.0},
                                {"name": "als", "model": "als", "share": 0.0}]}  # fmt: skip
-    app = create_app(
-        {
-            "models_dir": models_dir,
-            "database_url": f"sqlite:///{tmp_path / 'events.db'}",
-            "watch": False,
-            "config": {"experiments": [experiment]},
-        }
-    )
+    app = make_app(models_dir, tmp_path, [experiment])
     body = app.test_client().get(f"/v1/users/{user}/recommendations?n=3").json
     assert (body["experiment"], body["variant"]) == ("home", "pop")
     assert body["model"].startswith(("popular@", "blend:popular@"))
@@ -187,14 +185,7 @@ def test_only_responses_in_an_experiment_are_recorded_by_default(
     experiment = {"name": "home", "placements": ["recommendations"],
                   "variants": [{"name": "A", "model": "als", "share": 0.5},
                                {"name": "B", "model": "popular", "share": 0.5}]}  # fmt: skip
-    app = create_app(
-        {
-            "models_dir": models_dir,
-            "database_url": f"sqlite:///{tmp_path / 'events.db'}",
-            "watch": False,
-            "config": {"experiments": [experiment]},
-        }
-    )
+    app = make_app(models_dir, tmp_path, [experiment])
     client = app.test_client()
     inside = client.get(f"/v1/users/{user}/recommendations?n=3").json
     outside = client.get(f"/v1/items/{Bundle.load(models_dir).items[0]}/similar?n=3").json

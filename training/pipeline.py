@@ -38,6 +38,7 @@ from recsys.data import (
 )
 from recsys.errors import BundleError
 from recsys.eventstore.training import load_training_events
+from recsys.index import VectorIndex
 from recsys.membership import SegmentMembership
 from recsys.models import Recommender, build_model
 from recsys.models.vector import VectorModel
@@ -60,6 +61,8 @@ class TrainReport:
     bundle: Path | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     index_recall: dict[str, float] = field(default_factory=dict)
+    index_search: dict[str, dict[str, int]] = field(default_factory=dict)
+    similar_recall: dict[str, float] = field(default_factory=dict)
     tuning: dict[str, Any] = field(default_factory=dict)
 
     @contextmanager
@@ -132,9 +135,14 @@ def train(
         training.models[name] = model
         if isinstance(model, VectorModel):
             with report.stage(f"index:{name}"):
-                report.index_recall[name] = index_model(name, model, config)
+                report.index_recall[name], report.index_search[name] = index_model(
+                    name, model, config
+                )
             with report.stage(f"candidates:{name}"):
                 model.precompute_candidates(config.server.candidates, recent)
+            if config.server.similar_candidates > 0:
+                with report.stage(f"similar:{name}"):
+                    report.similar_recall[name] = similar_rows(name, model, config)
     with report.stage("publish"):
         report.bundle = publish(
             Path(models_dir), lambda folder: write_bundle(folder, training, report)
@@ -163,22 +171,45 @@ def active_users(events: Events, config: Config) -> np.ndarray | None:
     return np.unique(events.user[recent])
 
 
-def index_model(name: str, model: VectorModel, config: Config) -> float:
-    """Builds the configured FAISS index and returns its recall@10 against exact search; an
-    approximate index below the recall floor stops the run."""
+def index_model(name: str, model: VectorModel, config: Config) -> tuple[float, dict[str, int]]:
+    """Builds the configured FAISS index, sets its search effort to the least that reaches
+    index.recall_target on a sample of users, and returns (recall@10 against exact search, that
+    setting); an approximate index below the recall floor stops the run."""
     index = model.build_index(config.index.factory)
     if index.exact:
-        return 1.0
+        return 1.0, {}
     rng = np.random.default_rng(0)
     n_users = len(model.user_factors)
     sample = rng.choice(n_users, size=min(config.index.recall_sample, n_users), replace=False)
-    recall = index.recall(model.user_factors[sample], 10)
+    recall, effort = index.tune_search(model.user_factors[sample], config.index.recall_target)
+    check_recall_floor(recall, config, f"for model {name}")
+    return round(recall, 4), effort
+
+
+def similar_rows(name: str, model: VectorModel, config: Config) -> float:
+    """Precomputes each item's most similar items (server.similar_candidates) by searching the
+    configured index built over the unit item vectors (used here only, not saved) and returns its
+    recall@10 against exact search; below the recall floor the run stops."""
+    unit = model.unit_item_factors
+    index = VectorIndex.build(unit, config.index.factory)
+    # items never interacted with have zero vectors, every item a tie: no top 10 to recall
+    placed = np.flatnonzero(np.any(unit != 0, axis=1))
+    recall = 1.0
+    if not index.exact and len(placed):
+        size = min(config.index.recall_sample, len(placed))
+        sample = np.random.default_rng(0).choice(placed, size=size, replace=False)
+        recall = index.recall(unit[sample])
+        check_recall_floor(recall, config, f"for similar items of {name}")
+    model.precompute_similar(config.server.similar_candidates, index)
+    return round(recall, 4)
+
+
+def check_recall_floor(recall: float, config: Config, what: str) -> None:
     if recall < config.index.recall_floor:
         raise BundleError(
-            f"index {config.index.factory!r} for model {name} reaches recall@10 "
+            f"index {config.index.factory!r} {what} reaches recall@10 "
             f"{recall:.3f} < floor {config.index.recall_floor}; nothing published"
         )
-    return round(recall, 4)
 
 
 def write_bundle(folder: Path, training: Training, report: TrainReport) -> dict[str, Any]:
@@ -200,6 +231,8 @@ def write_bundle(folder: Path, training: Training, report: TrainReport) -> dict[
             "kind": model.kind,
             "params": vars(model.params),
             "index_recall@10": report.index_recall.get(name),
+            "index_search": report.index_search.get(name, {}),
+            "similar_recall@10": report.similar_recall.get(name),
         }
     return {
         "format": 1,

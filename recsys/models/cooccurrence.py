@@ -63,18 +63,15 @@ class Cooccurrence(ItemSimilarityModel):
 
     def fit_events(self, events: Events) -> Self:
         """Basket and co-view scores from the raw events (after fit() on their interactions)."""
-        hours = self.params.window_hours
-        baskets = group_matrix(events, events.is_type("purchase"), "order_id", hours, self.n_items)
-        viewed = events.is_type("view") if "view" in events.event_types else np.ones(len(events))
-        views = group_matrix(events, viewed.astype(bool), "session_id", hours, self.n_items)
-        return self.fit_baskets(baskets, views)
+        return self.fit_baskets(*baskets_and_views(events, self.params.window_hours, self.n_items))
 
     def fit_baskets(self, baskets: sp.csr_matrix, views: sp.csr_matrix | None = None) -> Self:
         """`baskets` (baskets x items) and `views` (sessions x items), any positive value meaning
         'in it'. Items in fewer than min_baskets baskets get the fallbacks added."""
         p = self.params
-        scores = pair_scores(binary(baskets), p)
-        in_baskets = np.bincount(binary(baskets).indices, minlength=baskets.shape[1])
+        baskets = binary(baskets)
+        scores = pair_scores(baskets, p)
+        in_baskets = np.bincount(baskets.indices, minlength=baskets.shape[1])
         thin = in_baskets < p.min_baskets
         fallback = sp.csr_matrix(scores.shape, dtype=np.float32)
         if views is not None:
@@ -142,6 +139,17 @@ def pair_scores(baskets: sp.csr_matrix, p: CooccurrenceParams) -> sp.csr_matrix:
     weighted = measure * count / (count + p.shrinkage)
     scores = sp.csr_matrix((weighted.astype(np.float32), (row, col)), shape=together.shape)
     return top_k_per_row(scores, p.neighbours)
+
+
+def baskets_and_views(
+    events: Events, window_hours: float, n_items: int
+) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Binary (baskets x items) of the purchases and (sessions x items) of the views (of every
+    event when the shop records no views)."""
+    baskets = group_matrix(events, events.is_type("purchase"), "order_id", window_hours, n_items)
+    viewed = events.is_type("view") if "view" in events.event_types else np.ones(len(events))
+    views = group_matrix(events, viewed.astype(bool), "session_id", window_hours, n_items)
+    return baskets, views
 
 
 def group_matrix(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -17,6 +18,7 @@ from recsys.ranking import top_n, without_self
 # Items the matrix gives no score are ordered by popularity, scaled below any real score.
 TIE_BREAK = 1e-6
 CHUNK_CELLS = 1 << 24  # dense scores per batch chunk (64 MB of float32)
+PRODUCTS_PER_BLOCK = 1 << 22  # terms summed per block of a cosine product (bounds its memory)
 SIMILARITY, USER_ITEMS, PRIOR = "similarity.npz", "user_items.npz", "prior.npy"
 
 
@@ -105,24 +107,74 @@ def top_k_per_row(matrix: sp.spmatrix, k: int) -> sp.csr_matrix:
     matrix = sp.csr_matrix(matrix, dtype=np.float32)
     matrix.eliminate_zeros()
     counts = np.diff(matrix.indptr)
-    if not len(counts) or counts.max() <= k:
-        return matrix
-    rows = np.repeat(np.arange(matrix.shape[0]), counts)
-    order = np.lexsort((-matrix.data, rows))
-    rank = np.arange(len(order)) - np.repeat(matrix.indptr[:-1], counts)
-    keep = order[rank < k]
-    return sp.csr_matrix(
-        (matrix.data[keep], (rows[keep], matrix.indices[keep])), shape=matrix.shape
-    )
+    if len(counts) and counts.max() > k:
+        rows = np.repeat(np.arange(len(counts)), counts)
+        threshold = kth_largest(matrix, k)[rows]
+        keep = matrix.data > threshold
+        room = k - np.bincount(rows[keep], minlength=len(counts))  # for values equal to the kth
+        ties = np.flatnonzero(matrix.data == threshold)
+        keep[lowest_columns(ties, rows, matrix.indices, room)] = True
+        indptr = np.concatenate([[0], np.cumsum(np.minimum(counts, k))])
+        data, indices = matrix.data[keep], matrix.indices[keep]
+        matrix = sp.csr_matrix((data, indices, indptr), shape=matrix.shape)
+    matrix.sum_duplicates()
+    return matrix
+
+
+def kth_largest(matrix: sp.csr_matrix, k: int) -> np.ndarray:
+    """The k-th largest value of each row, -inf in rows of k entries or fewer. Rows of about the
+    same length are padded to a power of two and partitioned together: no sort."""
+    counts = np.diff(matrix.indptr)
+    kth = np.full(len(counts), -np.inf, np.float32)
+    long = np.flatnonzero(counts > k)
+    width = 1 << np.ceil(np.log2(counts[long])).astype(np.int64)
+    for size in np.unique(width).tolist():
+        rows = long[width == size]
+        part = matrix[rows]
+        lengths = np.diff(part.indptr)
+        grid = np.full((len(rows), size), -np.inf, np.float32)
+        columns = np.arange(part.nnz) - np.repeat(part.indptr[:-1], lengths)
+        grid[np.repeat(np.arange(len(rows)), lengths), columns] = part.data
+        kth[rows] = np.partition(grid, size - k, axis=1)[:, size - k]
+    return kth
+
+
+def lowest_columns(
+    entries: np.ndarray, rows: np.ndarray, columns: np.ndarray, room: np.ndarray
+) -> np.ndarray:
+    """Of `entries` (positions in a CSR matrix whose rows and columns are given), the room[row]
+    with the lowest columns in each row."""
+    by_row = entries[np.argsort(rows[entries] << 32 | columns[entries])]
+    row = rows[by_row]
+    rank = np.arange(len(by_row)) - np.searchsorted(row, row)
+    return by_row[rank < room[row]]
 
 
 def cosine_similarity(rows: sp.spmatrix, k: int) -> sp.csr_matrix:
     """Item-item cosine of the columns of `rows` (e.g. sessions x items), the diagonal dropped,
-    the k best per item kept."""
+    the k best per item kept. Computed a block of items at a time: the whole product, mostly
+    dropped, would be far larger than the result."""
     columns = sp.csc_matrix(rows, dtype=np.float32)
     norms = np.sqrt(np.asarray(columns.multiply(columns).sum(axis=0)).ravel())
     unit = columns @ sp.diags(1.0 / np.maximum(norms, 1e-12)).astype(np.float32)
-    return top_k_per_row(without_diagonal(unit.T @ unit), k)
+    left, right = sp.csr_matrix(unit.T), sp.csr_matrix(unit)
+    blocks = []
+    for start, stop in row_blocks(left, right, PRODUCTS_PER_BLOCK):
+        block = left[start:stop] @ right
+        own_row = np.repeat(np.arange(start, stop), np.diff(block.indptr))
+        block.data[block.indices == own_row] = 0  # the diagonal, dropped by top_k_per_row
+        blocks.append(top_k_per_row(block, k))
+    return sp.vstack(blocks, format="csr")
+
+
+def row_blocks(left: sp.csr_matrix, right: sp.csr_matrix, products: int) -> list[tuple[int, int]]:
+    """Consecutive row ranges of `left` whose product with `right` sums about `products` terms
+    each (a row needing more is a range of its own). At least one range, maybe empty."""
+    per_entry = np.diff(right.indptr)[left.indices]
+    before_row = np.concatenate([[0], np.cumsum(per_entry, dtype=np.int64)])[left.indptr]
+    starts = np.searchsorted(before_row, np.arange(0, before_row[-1], products), "right") - 1
+    bounds = np.unique(np.concatenate([[0], starts, [left.shape[0]]])).tolist()
+    return list(pairwise(bounds)) or [(0, 0)]
 
 
 def without_diagonal(matrix: sp.spmatrix) -> sp.csr_matrix:

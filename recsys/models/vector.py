@@ -13,11 +13,12 @@ import scipy.sparse as sp
 
 from recsys.data.interactions import Interactions
 from recsys.index import VectorIndex
-from recsys.ranking import without_self
+from recsys.ranking import drop_excluded, without_self
 
 INDEX_FILE = "index.faiss"
 CANDIDATES_FILE = "candidates.npy"
 CANDIDATE_ROWS_FILE = "candidate_rows.npy"
+SIMILAR_FILE = "similar.npy"
 
 
 class VectorModel:
@@ -35,6 +36,7 @@ class VectorModel:
         self._unit_items: np.ndarray | None = None
         self.candidates: np.ndarray | None = None  # rows x C item numbers, best first (serving)
         self.candidate_rows: np.ndarray | None = None  # per user, its row of candidates or -1
+        self.similar: np.ndarray | None = None  # items x S most similar item numbers, best first
 
     def fit(self, interactions: Interactions) -> Self:
         users, items = self._fit_factors(interactions.matrix)
@@ -82,6 +84,27 @@ class VectorModel:
         row = int(self.candidate_rows[user])
         return self.candidates[row] if row >= 0 else None
 
+    def precompute_similar(self, count: int, index: VectorIndex, batch: int = 2048) -> None:
+        """Each item's `count` most similar items by cosine, best first (the item itself left out,
+        -1 padding), searched in `index`, a VectorIndex over `unit_item_factors`. Saved with the
+        model: the server filters these rows instead of scoring every item per request."""
+        n_items = len(self.item_factors)
+        count = min(count, n_items - 1)
+        self.similar = None
+        if count <= 0:
+            return
+        queries = np.ascontiguousarray(self.unit_item_factors, dtype=np.float32)
+        rows = []
+        for start in range(0, n_items, batch):
+            scores, ids = index.ann_search(queries[start : start + batch], count + 1)
+            items = np.arange(start, start + len(ids))
+            rows.append(drop_excluded(ids, scores, without_self(items, n_items), count)[0])
+        self.similar = np.vstack(rows).astype(np.int32)
+
+    def similar_for(self, item: int) -> np.ndarray | None:
+        """The item's precomputed most similar items, best first, or None when none were saved."""
+        return None if self.similar is None else self.similar[item]
+
     def recommend(
         self, users: np.ndarray, n: int, exclude: sp.csr_matrix | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -118,6 +141,8 @@ class VectorModel:
         if self.candidates is not None and self.candidate_rows is not None:
             np.save(folder / CANDIDATES_FILE, self.candidates)
             np.save(folder / CANDIDATE_ROWS_FILE, self.candidate_rows)
+        if self.similar is not None:
+            np.save(folder / SIMILAR_FILE, self.similar)
 
     @classmethod
     def load(cls, folder: Path, params: dict[str, Any]) -> Self:
@@ -128,4 +153,6 @@ class VectorModel:
         if (folder / CANDIDATES_FILE).is_file():
             model.candidates = np.load(folder / CANDIDATES_FILE, mmap_mode="r")
             model.candidate_rows = np.load(folder / CANDIDATE_ROWS_FILE, mmap_mode="r")
+        if (folder / SIMILAR_FILE).is_file():  # bundles trained before it was precomputed lack it
+            model.similar = np.load(folder / SIMILAR_FILE, mmap_mode="r")
         return model

@@ -14,7 +14,7 @@ from recsys.service.popular import POPULAR_MODEL, fallback, popular_ranked
 from recsys.service.query import Picks, Query, Ranked
 from recsys.service.rerank import diversify, keep, pool_size, score_all
 from recsys.service.served import ServedBundle
-from recsys.service.user import personal_ranked
+from recsys.service.user import first_passing, personal_ranked
 from recsys.session import session_picks
 
 SIMILAR_FALLBACK = "fallback:similar_items"
@@ -177,11 +177,37 @@ def similar_ranked(
         ids, scores = model.similar_items(items[:1], wanted + len(excluded))
         reason = f"similar_to:{served.item_names[int(items[0])]}"
         return keep(Ranked(ids[0], scores[0], [reason] * ids.shape[1]), allowed, excluded)
+    if len(items) == 1:
+        found = precomputed_similar(served, model, int(items[0]), allowed, excluded, wanted)
+        if found is not None:
+            return found
     unit = model.unit_item_factors
     ranked = score_all(unit[items].mean(axis=0), unit, allowed, excluded, wanted)
     closest = items[np.argmax(unit[ranked.ids] @ unit[items].T, axis=1)] if len(ranked) else []
     ranked.reasons = [f"similar_to:{served.item_names[int(i)]}" for i in closest]
     return ranked
+
+
+def precomputed_similar(
+    served: ServedBundle,
+    model: VectorModel,
+    item: int,
+    allowed: np.ndarray | None,
+    excluded: np.ndarray,
+    wanted: int,
+) -> Ranked | None:
+    """The first `wanted` items of the item's precomputed similar row that pass the filters, scored
+    by cosine; None when the bundle has no rows or the filters leave fewer (exact search then)."""
+    row = model.similar_for(item)
+    if row is None:
+        return None
+    chosen = first_passing(row, allowed, excluded, wanted)
+    if len(chosen) < wanted:
+        return None
+    norms = served.norms(model)
+    vectors = model.item_factors
+    scores = (vectors[chosen] @ vectors[item]) / (norms[chosen] * norms[item])
+    return Ranked(chosen, scores, [f"similar_to:{served.item_names[item]}"] * len(chosen))
 
 
 def finish(

@@ -18,6 +18,8 @@ MASK_CACHE = 512  # distinct (category, in_stock) filters kept per bundle
 MISSING = object()
 MEMO_SIZE = 10_000  # answers that depend on the request alone (similar, cross-sell, quiet users)
 REPEAT_COLUMN = "repeat_purchase"  # catalogue column: items people buy again stay recommendable
+# the vector models' memory-mapped arrays (shared by workers)
+MAPPED_ARRAYS = ("user_factors", "item_factors", "candidates", "candidate_rows", "similar")
 
 
 class ServedBundle:
@@ -57,7 +59,7 @@ class ServedBundle:
         Also builds the id lookups, which the first requests would otherwise wait for."""
         for model in self.bundle.models.values():
             if isinstance(model, VectorModel):
-                for name in ("user_factors", "item_factors", "candidates", "candidate_rows"):
+                for name in MAPPED_ARRAYS:
                     touch_pages(getattr(model, name))
         self.bundle.users.lookup, self.bundle.items.lookup  # noqa: B018 (built once, here)
 
@@ -155,7 +157,7 @@ def plain_arrays(bundle: Bundle) -> None:
     between workers, without np.memmap's per-indexing overhead."""
     for model in bundle.models.values():
         if isinstance(model, VectorModel):
-            for name in ("user_factors", "item_factors", "candidates", "candidate_rows"):
+            for name in MAPPED_ARRAYS:
                 value = getattr(model, name)
                 if isinstance(value, np.memmap):
                     setattr(model, name, value.view(np.ndarray))
