@@ -134,7 +134,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="reference and endpoints, in turn")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--worker-class", default="gthread", choices=("gthread", "sync"))
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-preload", dest="preload", action="store_false")
     parser.add_argument(
         "--new-users",

@@ -1,6 +1,8 @@
 """Production settings: gunicorn -c serving/gunicorn.conf.py "serving:create_app()"
 
-Two gthread workers suit a 2-core machine (benchmarks/bench_server.py measured the choices). The
+Two gthread workers of two threads suit a 2-core machine: benchmarks/bench_server.py measured
+1, 2 and 4 threads; 4 gave no more throughput and about double the p99 latency at half load (threads
+of one worker wait for each other's share of the GIL), 1 gave less throughput. The
 app is preloaded: the master loads the bundle once and the workers share it copy-on-write (the
 model arrays are memory-mapped, shared either way); threads, connections and metric files are
 made per worker after the fork. RECSYS_PRELOAD=0 loads the app in each worker instead. Metrics
@@ -14,7 +16,7 @@ import tempfile
 bind = os.environ.get("RECSYS_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("RECSYS_WORKERS", "2"))
 worker_class = os.environ.get("RECSYS_WORKER_CLASS", "gthread")
-threads = int(os.environ.get("RECSYS_THREADS", "4"))
+threads = int(os.environ.get("RECSYS_THREADS", "2"))
 preload_app = os.environ.get("RECSYS_PRELOAD", "1") == "1"
 keepalive = 5
 accesslog = None  # the app writes one JSON line per request itself
