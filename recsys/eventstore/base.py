@@ -28,20 +28,18 @@ from recsys.eventstore.schema import (
     IDLE_CONNECTIONS,
     IN_CHUNK,
     INSERT_EVENT,
-    INSERT_SERVED,
     SCHEMA,
     SCHEMA_VERSION,
-    SERVED_SCHEMA,
     StoreError,
     event_row,
     events_where,
     first_line,
-    served_columns,
     user_digest,
 )
+from recsys.eventstore.served import ServedResponses
 
 
-class EventStore(ExperimentDefinitions):
+class EventStore(ExperimentDefinitions, ServedResponses):
     """Incoming events, served responses (for A/B attribution), forgotten customers and
     experiments defined at run time."""
 
@@ -266,37 +264,6 @@ class EventStore(ExperimentDefinitions):
     def forgotten_users(self) -> set[str]:
         """The sha256 digests of every forgotten user id (test ids with `user_digest`)."""
         return {digest for (digest,) in self._query("SELECT digest FROM forgotten")}
-
-    def record_served(
-        self,
-        request_id: str,
-        user_id: str | None,
-        placement: str,
-        experiment: str | None,
-        variant: str | None,
-        model: str,
-        item_ids: Sequence[str],
-        timestamp: float,
-    ) -> None:
-        self.record_served_many(
-            [(request_id, user_id, placement, experiment, variant, model, item_ids, timestamp)]
-        )
-
-    def record_served_many(self, rows: Sequence[Sequence[Any]]) -> int:
-        """Records many responses in one transaction; each row holds record_served's arguments in
-        order. Returns how many were written."""
-        if not rows:
-            return 0
-        values = [(*row[:6], json.dumps(list(row[6])), float(row[7])) for row in rows]
-        with self._transaction() as cursor:
-            cursor.executemany(self._sql(INSERT_SERVED), values)
-        return len(values)
-
-    def served_table(self, experiment: str | None = None) -> pa.Table:
-        """Recorded responses in time order, all or those of one experiment."""
-        where, params = ("WHERE experiment = ?", (experiment,)) if experiment else ("", ())
-        query = f"SELECT {served_columns()} FROM served {where} ORDER BY ts, id"
-        return self._arrow(query, params, SERVED_SCHEMA, json_columns=("item_ids",))
 
     def close(self) -> None:
         """Closes this process's idle connections; borrowed ones close when given back."""
