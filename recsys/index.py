@@ -25,7 +25,7 @@ MAX_OVERFETCH = 2_000
 AUTO = "auto"
 EXACT_UP_TO = 50_000  # items: below this, exact search is fast enough and never misses
 HNSW_UP_TO = 500_000  # items: above this, HNSW's build time grows past IVF's for similar recall
-HNSW_EF_SEARCH = 128  # FAISS's default 16 misses a few of the top 10
+HNSW_EF_SEARCH = 128  # until training tunes it (tune_search); FAISS's default 16 misses some
 IVF_PROBE_SHARE = 8  # nprobe = nlist / 8 (at least 32): fewer lose recall on clustered factors
 SEARCH_KNOBS = ("efSearch", "nprobe")  # tuned at training to the least that reaches the target
 
