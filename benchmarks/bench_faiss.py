@@ -1,6 +1,8 @@
 """FAISS at scale: Flat vs HNSW vs IVF over 20k, 200k and 1M item vectors (d=64), single-query
 latency and batch throughput through recsys's VectorIndex next to the raw FAISS call, recall@10
 against exact search beside each, and where the factory "auto" lands on the recall/speed frontier.
+The `tuned` columns: the same index after `recsys train`'s search-effort tuning (the least efSearch
+or nprobe reaching index.recall_target), its recall and single-query time.
 
     .venv/bin/python -m benchmarks.bench_faiss                  # 20k, 200k, 1M
     .venv/bin/python -m benchmarks.bench_faiss --sizes 20000    # quick
@@ -19,9 +21,11 @@ import faiss
 import numpy as np
 
 from benchmarks.common import print_table, write_json
+from recsys.config import IndexConfig
 from recsys.index import VectorIndex, ivf_lists, resolve_factory
 
 DIM, CLUSTERS, K = 64, 1_000, 10
+TUNE_TARGET = IndexConfig.recall_target  # the search effort `recsys train` sets by default
 
 
 def clustered(rng: np.random.Generator, n: int, centres: np.ndarray, spread: float) -> np.ndarray:
@@ -67,15 +71,33 @@ def measure(
     start = time.perf_counter()
     _, found = index.ann_search(queries, K)
     batch_s = time.perf_counter() - start
-    hits = sum(len(set(f) & set(t)) for f, t in zip(found, truth, strict=True))
-    return {
+    row = {
         "build_s": round(build_s, 2),
-        "recall@10": round(hits / truth.size, 4),
+        "recall@10": recall(found, truth),
         "query_ms": round(ours_ms, 3),
         "raw_faiss_ms": round(raw_ms, 3),
         "ratio": round(ours_ms / raw_ms, 2),
         "batch_qps": round(len(queries) / batch_s),
     }
+    return {**row, **tuned(index, queries, truth, singles)}
+
+
+def tuned(
+    index: VectorIndex, queries: np.ndarray, truth: np.ndarray, singles: int
+) -> dict[str, object]:
+    """The same index with the search effort `recsys train` sets (VectorIndex.tune_search, tuned on
+    queries other than the timed and scored ones): its recall and single-query time."""
+    faiss.omp_set_num_threads(1)
+    _, effort = index.tune_search(queries[singles:], TUNE_TARGET)
+    tuned_ms = per_query_ms(lambda q: index.search(q, K), queries[:singles])
+    _, found = index.ann_search(queries[:singles], K)
+    return {"tuned": effort or "-", "tuned_recall@10": recall(found, truth[:singles]),
+            "tuned_ms": round(tuned_ms, 3)}  # fmt: skip
+
+
+def recall(found: np.ndarray, truth: np.ndarray) -> float:
+    hits = sum(len(set(f) & set(t)) for f, t in zip(found, truth, strict=True))
+    return round(hits / truth.size, 4)
 
 
 def frontier(rows: list[dict[str, object]]) -> None:

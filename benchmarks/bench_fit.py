@@ -24,8 +24,6 @@ from functools import partial
 from typing import Any
 
 import implicit.nearest_neighbours as knn
-from implicit.cpu.als import AlternatingLeastSquares
-from implicit.cpu.bpr import BayesianPersonalizedRanking
 from threadpoolctl import threadpool_limits
 
 from benchmarks.common import generated_shop, print_table, shop_arguments, write_json
@@ -42,26 +40,14 @@ def bare_calls(
     config: Config, interactions: Interactions, events: Events
 ) -> dict[str, Callable[[], object]]:
     """The bare call each kind is measured against, with that kind's parameters from `config`."""
-    als, bpr, bm25 = (build_model(k, config.models[k]).params for k in ("als", "bpr", "bm25"))
+    als, bpr = build_model("als", config.models["als"]), build_model("bpr", config.models["bpr"])
+    bm25 = build_model("bm25", config.models["bm25"]).params
     matrix = interactions.matrix
     hours = build_model("cooccurrence", config.models["cooccurrence"]).params.window_hours
     products = [binary(matrix), *baskets_and_views(events, hours, matrix.shape[1])]
-    return {
-        "als": lambda: AlternatingLeastSquares(
-            factors=als.factors,
-            regularization=als.regularization,
-            alpha=als.alpha,
-            iterations=als.iterations,
-            calculate_training_loss=False,
-            random_state=als.seed,
-        ).fit(matrix, show_progress=False),
-        "bpr": lambda: BayesianPersonalizedRanking(
-            factors=bpr.factors,
-            learning_rate=bpr.learning_rate,
-            regularization=bpr.regularization,
-            iterations=bpr.iterations,
-            random_state=bpr.seed,
-        ).fit(matrix, show_progress=False),
+    return {  # implicit's own models, built with our parameters, fitted directly
+        "als": lambda: als.implicit_model().fit(matrix, show_progress=False),
+        "bpr": lambda: bpr.implicit_model(matrix.nnz).fit(matrix, show_progress=False),
         "bm25": lambda: knn.BM25Recommender(K=bm25.K, K1=bm25.K1, B=bm25.B).fit(
             matrix, show_progress=False
         ),

@@ -48,6 +48,12 @@ def vector_model(served: ServedBundle) -> VectorModel:
     return model
 
 
+def similar_row(served: ServedBundle, item: int) -> tuple[VectorModel, np.ndarray]:
+    """The model and `item`'s precomputed row."""
+    model = vector_model(served)
+    return model, np.asarray(model.similar_for(item))
+
+
 def exact_top(
     model: VectorModel,
     item: int,
@@ -97,9 +103,8 @@ def test_unfiltered_answers_equal_exact_search(
 def test_filters_and_exclusions_apply_to_the_rows(
     served: ServedBundle, exact_searches: list[int]
 ) -> None:
-    model = vector_model(served)
     item = 7
-    row = np.asarray(model.similar_for(item))
+    model, row = similar_row(served, item)
     excluded = served.bundle.items.ids(row[:3])
     query = Query(n=10, exclude=tuple(excluded))
     picks = similar(served, served.bundle.items[item], query)
@@ -114,9 +119,8 @@ def test_filters_and_exclusions_apply_to_the_rows(
 def test_a_filter_that_exhausts_the_row_falls_back_to_exact_search(
     served: ServedBundle, exact_searches: list[int]
 ) -> None:
-    model = vector_model(served)
     item = 11
-    row = np.asarray(model.similar_for(item))
+    model, row = similar_row(served, item)
     masks = {str(name): served.in_category(str(name)) for name in np.unique(served.categories)}
     category = next(  # rare in the item's row, not in the shop
         name for name, mask in masks.items() if mask[row].sum() < 5 and mask.sum() >= 10

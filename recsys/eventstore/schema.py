@@ -111,6 +111,3 @@ def events_where(
         conditions.append(f"event_type IN ({marks})" if event_types else "1 = 0")
     return (f"WHERE {' AND '.join(conditions)}" if conditions else ""), params
 
-
-def served_columns() -> str:
-    return SERVED_COLUMNS

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from recsys.eventstore.schema import INSERT_SERVED, SERVED_SCHEMA, served_columns
+from recsys.eventstore.schema import INSERT_SERVED, SERVED_COLUMNS, SERVED_SCHEMA
 
 
 class ServedResponses:
@@ -52,5 +52,5 @@ class ServedResponses:
     def served_table(self, experiment: str | None = None) -> pa.Table:
         """Recorded responses in time order, all or those of one experiment."""
         where, params = ("WHERE experiment = ?", (experiment,)) if experiment else ("", ())
-        query = f"SELECT {served_columns()} FROM served {where} ORDER BY ts, id"
+        query = f"SELECT {SERVED_COLUMNS} FROM served {where} ORDER BY ts, id"
         return self._arrow(query, params, SERVED_SCHEMA, json_columns=("item_ids",))

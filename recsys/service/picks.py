@@ -14,7 +14,7 @@ from recsys.service.popular import POPULAR_MODEL, fallback, popular_ranked
 from recsys.service.query import Picks, Query, Ranked
 from recsys.service.rerank import diversify, keep, pool_size, score_all
 from recsys.service.served import ServedBundle
-from recsys.service.user import first_passing, personal_ranked
+from recsys.service.user import best_passing, personal_ranked
 from recsys.session import session_picks
 
 SIMILAR_FALLBACK = "fallback:similar_items"
@@ -201,13 +201,15 @@ def precomputed_similar(
     row = model.similar_for(item)
     if row is None:
         return None
-    chosen = first_passing(row, allowed, excluded, wanted)
-    if len(chosen) < wanted:
-        return None
-    norms = served.norms(model)
-    vectors = model.item_factors
-    scores = (vectors[chosen] @ vectors[item]) / (norms[chosen] * norms[item])
-    return Ranked(chosen, scores, [f"similar_to:{served.item_names[item]}"] * len(chosen))
+    norms, vectors = served.norms(model), model.item_factors
+
+    def cosine(chosen: np.ndarray) -> np.ndarray:
+        return (vectors[chosen] @ vectors[item]) / (norms[chosen] * norms[item])
+
+    found = best_passing(row, allowed, excluded, wanted, cosine)
+    if found is not None:
+        found.reasons = [f"similar_to:{served.item_names[item]}"] * len(found)
+    return found
 
 
 def finish(

@@ -3,6 +3,8 @@ fresh events otherwise, blended with popular items when the history is short."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from recsys.index import MAX_OVERFETCH
@@ -95,9 +97,13 @@ def vector_ranked(
 ) -> Ranked:
     """Filters the precomputed candidates; searches the catalogue only when they run short or
     fresh events moved the user's vector."""
+
+    def scored(items: np.ndarray) -> np.ndarray:
+        return model.item_factors[items] @ vector
+
     candidates = None if fresh_changed or user is None else model.candidates_for(user)
     if candidates is not None:
-        found = best_passing(model, vector, candidates, allowed, excluded, wanted)
+        found = best_passing(candidates, allowed, excluded, wanted, scored)
         if found is not None:
             return found
     share = 1.0 if allowed is None else np.count_nonzero(allowed) / max(1, len(allowed))
@@ -105,26 +111,25 @@ def vector_ranked(
         fetch = (wanted if allowed is None else int(2 * wanted / share) + 20) + len(excluded)
         if fetch <= MAX_OVERFETCH:
             _, ids = model.index.ann_search(vector[None, :], min(fetch, served.n_items))
-            found = best_passing(model, vector, ids[0], allowed, excluded, wanted)
+            found = best_passing(ids[0], allowed, excluded, wanted, scored)
             if found is not None:
                 return found
     return score_all(vector, model.item_factors, allowed, excluded, wanted)
 
 
 def best_passing(
-    model: VectorModel,
-    vector: np.ndarray,
     pool: np.ndarray,
     allowed: np.ndarray | None,
     excluded: np.ndarray,
     wanted: int,
+    score: Callable[[np.ndarray], np.ndarray],
 ) -> Ranked | None:
-    """The first `wanted` items of a best-first pool that pass the filters, scored; None when the
-    pool holds fewer."""
+    """The first `wanted` items of a best-first pool that pass the filters, with score(items);
+    None when the pool holds fewer (the caller then searches the catalogue)."""
     chosen = first_passing(pool, allowed, excluded, wanted)
     if len(chosen) < wanted:
         return None
-    return Ranked(chosen, model.item_factors[chosen] @ vector)
+    return Ranked(chosen, score(chosen))
 
 
 def first_passing(
