@@ -29,7 +29,7 @@ from threadpoolctl import threadpool_limits
 from benchmarks.common import generated_shop, print_table, shop_arguments, write_json
 from recsys.config import Config, ModelConfig
 from recsys.data import Events, Interactions, load_events
-from recsys.models import build_model
+from recsys.models import build_model, fit
 from recsys.models.cooccurrence import baskets_and_views, binary
 
 KINDS = ("als", "bpr", "bm25", "cooccurrence")
@@ -57,10 +57,7 @@ def bare_calls(
 
 def our_fit(kind: str, config: Config, interactions: Interactions, events: Events) -> object:
     """A fresh model fitted as the trainer does it (basket scores too where the kind has them)."""
-    model = build_model(kind, config.models[kind]).fit(interactions)
-    if hasattr(model, "fit_events"):
-        model.fit_events(events)
-    return model
+    return fit(kind, config.models[kind], interactions, events)
 
 
 def quietly(call: Callable[[], object]) -> None:

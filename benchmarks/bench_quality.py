@@ -29,7 +29,7 @@ from recsys.config import Config, config_from_dict
 from recsys.data import Interactions, load_events
 from recsys.evaluation.evaluate import EvalResult, evaluate_model, evaluate_ranker
 from recsys.evaluation.splits import Split, given_test_split
-from recsys.models import build_model
+from recsys.models import fit
 from recsys.tuning import DEFAULT_MINUTES, Budget, tune_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,7 +100,7 @@ def ours(
     rows = []
     for name, model_config in config.models.items():
         start = time.perf_counter()
-        model = build_model(name, model_config).fit(train)
+        model = fit(name, model_config, train, split.train)
         fit_s = time.perf_counter() - start
         result = evaluate_model(model, train.matrix, split.test, (K,), exclude=exclude)
         params = ", ".join(f"{k}={v}" for k, v in model_config.params.items()) or "defaults"

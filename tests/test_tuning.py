@@ -58,8 +58,8 @@ def test_tune_starts_from_the_config_keeps_the_best_and_is_seeded(events: Events
     split = validation_split(events)
     train = split.matrix(Config().events)
     config = ModelConfig("bm25", {"K": 50})
-    result = tune("knn", config, train, split.valid, Budget(trials=4), seed=1)
-    again = tune("knn", config, train, split.valid, Budget(trials=4), seed=1)
+    result = tune("knn", config, train, split.train_events, split.valid, Budget(trials=4), seed=1)
+    again = tune("knn", config, train, split.train_events, split.valid, Budget(trials=4), seed=1)
     assert len(result.trials) == 4
     assert result.trials[0].params == {"K": 50, "K1": 1.2, "B": 0.75}
     assert result.score == max(t.score for t in result.trials) > 0
@@ -70,7 +70,8 @@ def test_tune_starts_from_the_config_keeps_the_best_and_is_seeded(events: Events
 def test_a_spent_time_budget_stops_after_the_first_trial(events: Events) -> None:
     split = validation_split(events)
     config = ModelConfig("bm25", {})
-    result = tune("bm25", config, split.matrix(Config().events), split.valid, Budget(50, 0.0))
+    train = split.matrix(Config().events)
+    result = tune("bm25", config, train, split.train_events, split.valid, Budget(50, 0.0))
     assert len(result.trials) == 1
 
 

@@ -40,7 +40,7 @@ from recsys.errors import BundleError
 from recsys.eventstore.training import load_training_events
 from recsys.index import VectorIndex
 from recsys.membership import SegmentMembership
-from recsys.models import Recommender, build_model
+from recsys.models import Recommender, fit
 from recsys.models.vector import VectorModel
 from recsys.popularity import Popularity, trending_window
 from recsys.store import publish
@@ -129,9 +129,7 @@ def train(
     for name in config.models:
         say(f"fitting {name}")
         with report.stage(f"fit:{name}"):
-            model = build_model(name, config.models[name]).fit(training.interactions)
-            if hasattr(model, "fit_events"):  # e.g. baskets for cross-sell
-                model.fit_events(training.events)
+            model = fit(name, config.models[name], training.interactions, training.events)
         training.models[name] = model
         if isinstance(model, VectorModel):
             with report.stage(f"index:{name}"):

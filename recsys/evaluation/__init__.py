@@ -3,7 +3,8 @@ metrics as pure functions of arrays, bootstrap intervals and paired tests, and a
 
     split = temporal_split(events)                     # or leave_last_split, user_split, ...
     train = Interactions.from_events(split.train, config.events)
-    result = evaluate_model(model.fit(train), train.matrix, split.test, ks=(10, 20))
+    model = fit("als", config.models["als"], train, split.train)   # recsys.models.fit
+    result = evaluate_model(model, train.matrix, split.test, ks=(10, 20))
     result.metrics["ndcg@20"], bootstrap_ci(result.per_user["ndcg@20"])
 """
 

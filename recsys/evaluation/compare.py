@@ -23,7 +23,7 @@ from recsys.evaluation.evaluate import (
 )
 from recsys.evaluation.splits import Split
 from recsys.evaluation.stats import bootstrap_ci, paired_test
-from recsys.models import KINDS, Recommender, build_model
+from recsys.models import KINDS, Recommender, fit
 from recsys.models.base import FoldIn
 
 Say = Callable[[str], None]
@@ -143,7 +143,7 @@ def compare(
         comparison.configs[name] = model_config
         say(f"fitting {name}")
         start = time.perf_counter()
-        model = build_model(name, model_config).fit(train)
+        model = fit(name, model_config, train, split.train)
         seconds["fit"] = round(time.perf_counter() - start, 3)
         start = time.perf_counter()
         result = score(model, train.matrix, split.test, history, bought, ks, items, progress)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from recsys.config import ModelConfig, section
+from recsys.data.events import Events
+from recsys.data.interactions import Interactions
 from recsys.errors import ConfigError
 from recsys.models.als import ALS
-from recsys.models.base import Recommender
+from recsys.models.base import FitsEvents, Recommender
 from recsys.models.bpr import BPR
 from recsys.models.cooccurrence import Cooccurrence
 from recsys.models.itemknn import BM25, TFIDF, Cosine, ItemKNN
@@ -25,6 +27,16 @@ def build_model(name: str, config: ModelConfig) -> Recommender:
     return cls(section(cls.Params, config.params, f"models.{name}"))
 
 
+def fit(name: str, config: ModelConfig, interactions: Interactions, events: Events) -> Recommender:
+    """Model `[models.<name>]` fitted on `interactions` and, for models that learn from them, on
+    the `events` those interactions were built from (same item numbers): the one way every caller
+    (train, evaluate, tune) fits a model, so offline scores are those of the trained model."""
+    model = build_model(name, config).fit(interactions)
+    if isinstance(model, FitsEvents):
+        model.fit_events(events)
+    return model
+
+
 def model_class(name: str, kind: str) -> Any:
     if kind not in KINDS:
         raise ConfigError(
@@ -33,4 +45,4 @@ def model_class(name: str, kind: str) -> Any:
     return KINDS[kind]
 
 
-__all__ = ["KINDS", "MISSING_ID", "Recommender", "build_model", "model_class", "top_n"]
+__all__ = ["KINDS", "MISSING_ID", "Recommender", "build_model", "fit", "model_class", "top_n"]

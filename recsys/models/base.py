@@ -8,6 +8,7 @@ from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 import numpy as np
 import scipy.sparse as sp
 
+from recsys.data.events import Events
 from recsys.data.interactions import Interactions
 
 
@@ -60,3 +61,11 @@ class Complements(Protocol):
         """Top-n complements per basket row (a basket's own items excluded): (ids, scores, because),
         `because[r, j]` being the basket item that contributed most to ids[r, j] (-1 if none)."""
         ...
+
+
+@runtime_checkable
+class FitsEvents(Protocol):
+    """Models that also learn from the raw events, after fit() on their interactions (e.g.
+    cooccurrence's order baskets). recsys.models.fit calls it: never call fit() alone."""
+
+    def fit_events(self, events: Events) -> Self: ...

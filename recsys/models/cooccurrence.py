@@ -43,7 +43,7 @@ class CooccurrenceParams:
 
 
 class Cooccurrence(ItemSimilarityModel):
-    """fit() alone gives the interaction-cosine fallback; the trainer then calls fit_events()
+    """fit() alone gives the interaction-cosine fallback; recsys.models.fit then calls fit_events()
     (or a caller fit_baskets()) for the basket scores. recommend() scores from a user's items;
     similar_items() are the complements of one item."""
 

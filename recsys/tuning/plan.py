@@ -51,7 +51,10 @@ def tune_config(
         left = len(tunable) - tunable.index(name) if name in tunable else 0
         spent = time.perf_counter() - started
         share = budget.share(left, spent) if left else Budget(1)
-        result = tune(name, model_config, train, split.valid, share, k, seed + number, users)
+        result = tune(
+            name, model_config, train, split.train_events, split.valid, share, k, seed + number,
+            users,
+        )  # fmt: skip
         say(f"tuned {name}: ndcg@{k} {result.score:.4f} after {len(result.trials)} trials")
         models[name], results[name] = result.best, result
     tuned = dataclasses.replace(config, events=events_config, models=models)
@@ -90,7 +93,10 @@ def tune_events(
         ):
             break
         candidate = config.events if number == 0 else draw_events(config.events, rng)
-        trial = run_trial(name, config.models[name], split.matrix(candidate), split.valid, k, users)
+        matrix = split.matrix(candidate)
+        trial = run_trial(
+            name, config.models[name], matrix, split.train_events, split.valid, k, users
+        )
         trials.append(
             {
                 "weights": candidate.weights,

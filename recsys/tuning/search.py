@@ -16,9 +16,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys.config import ModelConfig
+from recsys.data.events import Events
 from recsys.data.interactions import Interactions
 from recsys.evaluation.evaluate import evaluate_model
-from recsys.models import build_model, model_class
+from recsys.models import fit, model_class
 from recsys.tuning.space import draw_near, draw_params, model_space
 
 
@@ -73,14 +74,16 @@ def tune(
     name: str,
     model_config: ModelConfig,
     train: Interactions,
+    events: Events,
     valid: sp.csr_matrix,
     budget: Budget | None = None,
     k: int = 20,
     seed: int = 0,
     users: np.ndarray | None = None,
 ) -> TuneResult:
-    """Searches the main hyperparameters of model `name` (fitted on `train`, scored by NDCG@k on
-    the `valid` pairs of `users`, training items excluded); never sees any other data."""
+    """Searches the main hyperparameters of model `name` (fitted on `train` and the `events` it
+    was built from, scored by NDCG@k on the `valid` pairs of `users`, training items excluded);
+    never sees any other data."""
     budget = budget or Budget()
     params_class = model_class(name, model_config.kind).Params
     space = model_space(model_config.kind, params_class)
@@ -95,7 +98,8 @@ def tune(
         if number and budget.seconds is not None and elapsed + slowest > budget.seconds:
             break
         params = next_params(number, budget.trials, model_config, result, space, rng)
-        trial = run_trial(name, ModelConfig(model_config.kind, params), train, valid, k, users)
+        config = ModelConfig(model_config.kind, params)
+        trial = run_trial(name, config, train, events, valid, k, users)
         slowest = max(slowest, trial.seconds)
         result.trials.append(trial)
         if trial.score > result.score:
@@ -123,11 +127,12 @@ def run_trial(
     name: str,
     config: ModelConfig,
     train: Interactions,
+    events: Events,
     valid: sp.csr_matrix,
     k: int,
     users: np.ndarray | None,
 ) -> Trial:
     start = time.perf_counter()
-    model = build_model(name, config).fit(train)
+    model = fit(name, config, train, events)
     result = evaluate_model(model, train.matrix, valid, (k,), exclude_train=True, users=users)
     return Trial(dict(config.params), result.metrics[f"ndcg@{k}"], time.perf_counter() - start)

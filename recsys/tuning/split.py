@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -33,18 +34,22 @@ class ValidationSplit:
     valid: sp.csr_matrix
     method: str
 
+    @cached_property
+    def train_events(self) -> Events:
+        """The events models may learn from, numbered as `events` (the full vocabularies)."""
+        rows = np.flatnonzero(self.train)
+        return dataclasses.replace(
+            self.events,
+            user=self.events.user[rows],
+            item=self.events.item[rows],
+            event=self.events.event[rows],
+            timestamp=self.events.timestamp[rows],
+            extra=self.events.extra.take(pa.array(rows)),  # e.g. order ids: baskets
+        )
+
     def matrix(self, config: EventsConfig) -> Interactions:
         """The training part weighted by `config`, over the full user and item vocabularies."""
-        keep = self.train
-        part = dataclasses.replace(
-            self.events,
-            user=self.events.user[keep],
-            item=self.events.item[keep],
-            event=self.events.event[keep],
-            timestamp=self.events.timestamp[keep],
-            extra=pa.table({}),  # the matrix needs none of the optional columns
-        )
-        return Interactions.from_events(part, config, self.events.items)
+        return Interactions.from_events(self.train_events, config, self.events.items)
 
     @property
     def users(self) -> np.ndarray:
