@@ -6,19 +6,49 @@ from typing import Any
 
 from flask import Blueprint, g
 
-from recsys.data.incoming import parse_events
-from serving.http import json_body, path_id
+from recsys.data.incoming import MAX_EVENTS, OPTIONAL_IDS, REQUIRED_IDS, parse_events
+from serving.http import body_args, path_id
+from serving.params import ID_PATTERN, OBJECTS, Param, accepts
 from serving.resources import require_api_key, resources
 
 bp = Blueprint("events", __name__)
+TEXT = {"type": "string", "minLength": 1, "maxLength": 256, "pattern": ID_PATTERN}
+EVENT = {
+    "type": "object",
+    "required": list(REQUIRED_IDS),
+    "additionalProperties": False,
+    "properties": {
+        **dict.fromkeys((*REQUIRED_IDS, *OPTIONAL_IDS), TEXT),
+        "timestamp": {"anyOf": [{"type": "string", "format": "date-time"},
+                                {"type": "number", "minimum": 0}],
+                      "description": "ISO-8601 or Unix seconds; absent: now"},
+        "quantity": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+        "price": {"type": "number", "minimum": 0, "description": "unit price paid"},
+    },
+}  # fmt: skip
+EVENTS = Param("events", OBJECTS, "the events", required=True, max_items=MAX_EVENTS,
+               item_schema=EVENT)  # fmt: skip
+RECEIVED = {
+    "type": "object",
+    "required": ["request_id", "received", "stored"],
+    "properties": {"request_id": {"type": "string"}, "received": {"type": "integer"},
+                   "stored": {"type": "integer"}},
+}  # fmt: skip
+FORGOTTEN = {
+    "type": "object",
+    "required": ["request_id", "user_id", "forgotten", "deleted"],
+    "properties": {"request_id": {"type": "string"}, "user_id": {"type": "string"},
+                   "forgotten": {"type": "boolean"}, "deleted": {"type": "object"}},
+}  # fmt: skip
 
 
 @bp.post("/v1/events")
+@accepts(body=(EVENTS,), status=202, response=RECEIVED)
 def post_events() -> tuple[dict[str, Any], int]:
     """Record events (browsing, purchases, impressions, clicks); body {"events": [...]}. A user's
     events change their next personalised picks at once."""
     found = resources()
-    events = parse_events(json_body(("events",)), found.settings.max_events)
+    events = parse_events(body_args(), found.settings.max_events)
     if found.activity is not None:
         found.activity.mark({event.user_id for event in events})
     stored = found.store.append(events)
@@ -26,6 +56,7 @@ def post_events() -> tuple[dict[str, Any], int]:
 
 
 @bp.delete("/v1/users/<path:user_id>")
+@accepts(response=FORGOTTEN, private=True)
 def forget_user(user_id: str) -> dict[str, Any]:
     """Forget a customer (API key): their events and served picks are deleted, the served model
     treats them as unknown from now on, and training never sees them again."""

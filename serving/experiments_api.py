@@ -10,22 +10,54 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify
 from werkzeug.exceptions import Conflict, NotFound
 
-from recsys.errors import ConfigError, ParameterError
+from recsys.errors import ConfigError
 from recsys.experiments import ExperimentConfig, Experiments
-from recsys.experiments.config import TABLE_KEYS, iso
+from recsys.experiments.config import AUDIENCES, MODES, PLACEMENTS, iso
 from recsys.experiments.load import report_from_store
 from recsys.experiments.report import REVENUE_TESTS
 from recsys.experiments.stored import definition_config, parameter_errors, read_definition
-from serving.http import json_body
+from serving.http import body_args, query_args
 from serving.live_experiments import LiveExperiments
+from serving.params import NUMBER, OBJECTS, STRING, STRINGS, TIME, Param, accepts
 from serving.resources import require_api_key, resources
 
 bp = Blueprint("experiments", __name__)
-REPORT_PARAMETERS = ("revenue_test", "format")
 FORMATS = ("json", "html")
+VARIANT = {
+    "type": "object",
+    "required": ["name", "share"],
+    "properties": {
+        "name": {"type": "string", "minLength": 1},
+        "share": {"type": "number", "minimum": 0, "maximum": 1},
+        "model": {"type": "string", "description": "a model of the bundle"},
+        "bundle": {"type": "string", "description": "a bundle version (default: CURRENT)"},
+        "strategy": {"type": "string", "description": "model+param=value+..., e.g. "
+                                                      "als+diversity=0.3"},
+        "params": {"type": "object", "additionalProperties": {"type": "number"}},
+    },
+}  # fmt: skip
+TABLE = (  # one [[experiments]] table (recsys.experiments.config), checked by read_definition
+    Param("name", STRING, "1 to 100 letters, digits, '.', '_' or '-'", required=True),
+    Param("placements", STRINGS, "endpoints it covers", choices=PLACEMENTS),
+    Param("salt", STRING, "default: the name; a new salt reshuffles the users"),
+    Param("mode", STRING, "split or interleave", choices=MODES),
+    Param("control", STRING, "the control variant (default: the first)"),
+    Param("start", TIME, "ISO-8601 or Unix seconds"),
+    Param("end", TIME, "ISO-8601 or Unix seconds"),
+    Param("audience", STRING, "who takes part", choices=AUDIENCES),
+    Param("segment", STRING, "only visitors in this segment"),
+    Param("attribution_hours", NUMBER, "events this long after a response count", low=0),
+    Param("variants", OBJECTS, "at least two", required=True, item_schema=VARIANT),
+)
+DESCRIBED = {"type": "object", "required": ["name", "active", "source"],
+             "properties": {"name": {"type": "string"}, "active": {"type": "boolean"},
+                            "source": {"type": "string", "enum": ["config", "admin"]}}}  # fmt: skip
+LISTED = {"type": "object", "required": ["experiments"],
+          "properties": {"experiments": {"type": "array", "items": DESCRIBED}}}  # fmt: skip
+UNKNOWN = ((404, "no such experiment"),)
 
 
 def configured() -> Experiments:
@@ -39,6 +71,7 @@ def live_experiments() -> LiveExperiments:
 
 
 @bp.get("/v1/experiments")
+@accepts(response=LISTED)
 def list_experiments() -> Response:
     """The experiments, the config file's first: placements, variants with shares, window,
     audience, whether each is live now, and `source` (config, or admin for those defined through
@@ -49,12 +82,14 @@ def list_experiments() -> Response:
 
 
 @bp.post("/admin/experiments")
+@accepts(body=TABLE, status=201, response=DESCRIBED, private=True,
+         errors=((409, "the name is taken"),))  # fmt: skip
 def create_experiment() -> tuple[Response, int]:
     """Define an experiment (API key): the body is one [[experiments]] table as JSON. Every worker
     serves it within server.experiments_refresh_seconds. It never changes: to change it, stop it
     and create another under a new name (names are never reused)."""
     require_api_key()
-    body = json_body(TABLE_KEYS)
+    body = body_args()
     experiment = read_definition(body)
     live = live_experiments()
     with parameter_errors("experiments[0]"):  # the check names keys as in a config of one
@@ -68,6 +103,8 @@ def create_experiment() -> tuple[Response, int]:
 
 
 @bp.delete("/admin/experiments/<name>")
+@accepts(response=DESCRIBED, private=True,
+         errors=(*UNKNOWN, (409, "defined in the config file")))  # fmt: skip
 def stop_experiment(name: str) -> dict[str, Any]:
     """Stop an experiment defined through POST /admin/experiments (API key): it ends now, stays
     listed, and its report keeps working. 409 for one of the config file."""
@@ -92,16 +129,16 @@ def described(experiment: ExperimentConfig, source: str) -> dict[str, Any]:
 
 
 @bp.get("/v1/experiments/<name>/report")
+@accepts(query=(Param("revenue_test", STRING, "the revenue test", choices=REVENUE_TESTS),
+                Param("format", STRING, "json or html", choices=FORMATS)),
+         errors=UNKNOWN)  # fmt: skip
 def experiment_report(name: str) -> Response:
     """Live results: per variant users, impressions, CTR, add-to-cart rate, conversion, revenue
     per user and AOV with 95% intervals; differences to the control with p-values; the sample
     ratio check; a verdict. `revenue_test` welch|bootstrap, `format` json|html."""
-    for parameter in request.args:
-        if parameter not in REPORT_PARAMETERS:
-            raise ParameterError(parameter, f"unknown parameter (known: "
-                                            f"{', '.join(REPORT_PARAMETERS)})")  # fmt: skip
-    revenue_test = choice("revenue_test", REVENUE_TESTS)
-    form = choice("format", FORMATS)
+    args = query_args()
+    revenue_test = args["revenue_test"] or REVENUE_TESTS[0]
+    form = args["format"] or FORMATS[0]
     experiment = configured().get(name)
     if experiment is None:
         raise NotFound(f"no experiment named {name!r} (GET /v1/experiments lists them)")
@@ -111,10 +148,3 @@ def experiment_report(name: str) -> Response:
 
         return current_app.response_class(report_html(report), mimetype="text/html")
     return jsonify(report)
-
-
-def choice(parameter: str, allowed: tuple[str, ...]) -> str:
-    value = request.args.get(parameter, allowed[0])
-    if value not in allowed:
-        raise ParameterError(parameter, f"must be one of {', '.join(allowed)}, got {value[:40]!r}")
-    return value

@@ -3,12 +3,11 @@ become JSON {"error": {"code", "message"}} with the right status; anything else 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
-import math
-import re
-from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 import orjson
 from flask import Flask, Response, current_app, request
@@ -18,91 +17,66 @@ from werkzeug.exceptions import HTTPException
 from recsys.data.incoming import text
 from recsys.errors import BundleError, NoModelError, ParameterError, RecsysError
 from recsys.eventstore import StoreError
-from recsys.service.query import MAX_N, Query
+from recsys.service.query import Query
 from serving.jsonio import dumps
+from serving.params import Endpoint, Param, definition_of
 
-MAX_LIST = 1000  # ids in `exclude`, a basket or a batch
-COMMON = ("n", "category", "exclude", "in_stock", "diversity", "experiment")
-TRUE, FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
-INTEGER = re.compile(r"[0-9]{1,6}")
-NUMBER = re.compile(r"[0-9]*\.?[0-9]+")
-
-PARSED_SIZE = 4096  # distinct query strings whose parsed Query is kept
-PARSED: dict[tuple[bytes, tuple[str, ...]], Query] = {}
+PARSED_SIZE = 4096  # distinct (endpoint, query string) pairs whose parsed arguments are kept
+PARSED: dict[tuple[str | None, bytes], dict[str, Any]] = {}
+QUERY_FIELDS = tuple(field.name for field in dataclasses.fields(Query))
 
 log = logging.getLogger("recsys.server")
 
 
-def request_query(extra: tuple[str, ...] = ()) -> Query:
-    """The request's common parameters, parsed once per distinct query string (bounded)."""
-    key = (request.query_string, extra)
-    query = PARSED.get(key)
-    if query is None:
-        query = parse_query(request.args, extra)
+def endpoint_definition() -> Endpoint:
+    """The declared definition of the view serving this request (serving/params.py)."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    found = definition_of(view) if view is not None else None
+    if found is None:
+        raise RuntimeError(f"view {request.endpoint} has no @accepts definition")
+    return found
+
+
+def query_args() -> dict[str, Any]:
+    """The request's query parameters checked against its view's definition, with defaults;
+    parsed once per distinct query string (bounded)."""
+    key = (request.endpoint, request.query_string)
+    found = PARSED.get(key)
+    if found is None:
+        found = parse_query(request.args, endpoint_definition().query)
         if len(PARSED) >= PARSED_SIZE:
             PARSED.clear()
-        PARSED[key] = query
-    return query
+        PARSED[key] = found
+    return found
 
 
-def parse_query(args: MultiDict[str, str], extra: tuple[str, ...] = ()) -> Query:
-    """The common query parameters, strictly: unknown or repeated ones are refused too."""
+def request_query() -> Query:
+    """The common recommendation parameters (params.PICKS_QUERY) as a Query."""
+    args = query_args()
+    return Query(**{name: args[name] for name in QUERY_FIELDS if name in args})
+
+
+def parse_query(args: MultiDict[str, str], params: tuple[Param, ...]) -> dict[str, Any]:
+    """Query parameters, strictly: unknown or repeated ones are refused too."""
+    known = {param.name: param for param in params}
     for name in args:
-        if name not in COMMON and name not in extra:
-            raise ParameterError(name, f"unknown parameter (known: {', '.join(COMMON + extra)})")
+        if name not in known:
+            raise ParameterError(name, f"unknown parameter (known: {', '.join(known) or 'none'})")
         if len(args.getlist(name)) > 1:
             raise ParameterError(name, "given more than once")
-    return Query(
-        n=integer(args, "n", 10, 1, MAX_N),
-        category=optional_text(args, "category"),
-        exclude=id_list(args.get("exclude", ""), "exclude"),
-        in_stock=boolean(args, "in_stock"),
-        diversity=number(args, "diversity", 0.0, 0.0, 1.0),
-        experiment=optional_text(args, "experiment"),
-    )
+    return {name: param.parse(args.get(name), in_query=True) for name, param in known.items()}
 
 
-def integer(args: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = args.get(name)
-    if raw is None:
-        return default
-    if not INTEGER.fullmatch(raw) or not low <= int(raw) <= high:
-        raise ParameterError(name, f"must be an integer from {low} to {high}, got {shown(raw)}")
-    return int(raw)
-
-
-def number(args: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
-    raw = args.get(name)
-    if raw is None:
-        return default
-    value = float(raw) if NUMBER.fullmatch(raw) else math.nan
-    if not low <= value <= high:
-        raise ParameterError(name, f"must be a number from {low:g} to {high:g}, got {shown(raw)}")
-    return value
-
-
-def boolean(args: Mapping[str, str], name: str) -> bool | None:
-    raw = args.get(name)
-    if raw is None:
-        return None
-    if raw.lower() not in TRUE | FALSE:
-        raise ParameterError(name, f"must be true or false, got {shown(raw)}")
-    return raw.lower() in TRUE
-
-
-def optional_text(args: Mapping[str, str], name: str) -> str | None:
-    raw = args.get(name)
-    return None if raw is None else text(raw, name, required=True)
-
-
-def id_list(raw: str, name: str) -> tuple[str, ...]:
-    """Comma-separated ids; empty pieces are ignored."""
-    ids = tuple(piece for piece in raw.split(",") if piece)
-    if len(ids) > MAX_LIST:
-        raise ParameterError(name, f"holds {len(ids)} ids; at most {MAX_LIST}")
-    for i, item in enumerate(ids):
-        text(item, f"{name}[{i}]", required=True)
-    return ids
+def body_args() -> dict[str, Any]:
+    """The request's JSON body checked against its view's definition; absent optional fields are
+    their defaults."""
+    fields = endpoint_definition().body or ()
+    body = json_body(tuple(param.name for param in fields))
+    return {
+        param.name: param.parse(body.get(param.name), in_query=False)
+        for param in fields
+        if param.name in body or param.required or param.default is not None
+    }
 
 
 def path_id(value: str, name: str) -> str:
@@ -124,26 +98,6 @@ def json_body(allowed: tuple[str, ...]) -> dict[str, Any]:
         if name not in allowed:
             raise ParameterError(name, f"unknown field (known: {', '.join(allowed)})")
     return body
-
-
-def body_ids(body: Mapping[str, Any], name: str, required: bool = True) -> list[str]:
-    """A list of id strings from a JSON body (may be empty)."""
-    value = body.get(name)
-    if value is None and not required:
-        return []
-    if not isinstance(value, list):
-        raise ParameterError(name, "must be a list of id strings")
-    if len(value) > MAX_LIST:
-        raise ParameterError(name, f"holds {len(value)} ids; at most {MAX_LIST}")
-    return [str(text(item, f"{name}[{i}]", required=True)) for i, item in enumerate(value)]
-
-
-def body_text(body: Mapping[str, Any], name: str) -> str | None:
-    return text(body.get(name), name)
-
-
-def shown(raw: str) -> str:
-    return repr(raw if len(raw) <= 40 else raw[:40] + "…")
 
 
 class UnsupportedType(HTTPException):
@@ -168,7 +122,21 @@ def status_of(exc: RecsysError) -> tuple[int, str]:
     return 400, "bad_request"
 
 
+def utf8_path() -> None:
+    """400 for a path whose percent-escapes are not UTF-8 (werkzeug would decode both %FF and %FE
+    to the same U+FFFD)."""
+    environ = request.environ
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI") or ""
+    try:
+        unquote_to_bytes(raw.partition("?")[0]).decode("utf-8")
+        environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        raise ParameterError("path", "is not valid UTF-8 once percent-decoded") from None
+
+
 def register_errors(app: Flask) -> None:
+    app.before_request(utf8_path)
+
     @app.errorhandler(RecsysError)
     def recsys_error(exc: RecsysError) -> Response:
         status, code = status_of(exc)

@@ -1,5 +1,7 @@
-"""The OpenAPI 3 description, generated from the app's own routes so it cannot drift from them:
-paths and methods from the URL map, summaries from the view docstrings."""
+"""The OpenAPI 3 description, generated from the app's own routes and their request definitions
+(serving/params.py, the same ones the parsers check), so it cannot drift from them: paths and
+methods from the URL map, summaries from the view docstrings, parameters, bodies, statuses and
+response schemas from each view's @accepts."""
 
 from __future__ import annotations
 
@@ -8,40 +10,20 @@ from typing import Any
 
 from flask import Flask
 
-from recsys.experiments.config import TABLE_KEYS
-from serving.http import COMMON
+from recsys.data.incoming import MAX_ID_LENGTH
+from serving.params import ID_PATTERN, Endpoint, definition_of, ref
 
 PATH_PARAM = re.compile(r"<(?:[a-z]+:)?([A-Za-z_]+)>")
-QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
-    "n": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10},
-    "category": {"type": "string", "description": "category path prefix, e.g. shoes"},
-    "exclude": {"type": "string", "description": "comma-separated item ids"},
-    "in_stock": {"type": "boolean", "description": "default true when the catalogue has stock"},
-    "diversity": {"type": "number", "minimum": 0, "maximum": 1, "default": 0},
-    "experiment": {"type": "string"},
-}
-BODIES = {
-    "/v1/cross-sell": {"items": "array", "user_id": "string"},
-    "/v1/sessions/recommendations": {"items": "array", "session_id": "string"},
-    "/v1/recommendations/batch": {"user_ids": "array"},
-    "/v1/events": {"events": "array"},
-    "/admin/experiments": {  # one [[experiments]] table as JSON (README, A/B experiments)
-        **dict.fromkeys(TABLE_KEYS, "string"),
-        **dict.fromkeys(("placements", "variants"), "array"),
-        "attribution_hours": "number",
-    },
-}
-CREATED = {"experiments.create_experiment"}
-MORE_ERRORS = {
-    "experiments.create_experiment": (("409", "the name is taken"),),
-    "experiments.stop_experiment": (
-        ("404", "no such experiment"),
-        ("409", "defined in the config file"),
-    ),
-}
-WINDOW = "trending over the bundle's [models.<popular>] window_days (e.g. 7d), or all"
-ERROR = {"$ref": "#/components/schemas/Error"}
-PICKS = {"$ref": "#/components/schemas/Picks"}
+ERROR = ref("Error")
+COMMON_ERRORS = (
+    (404, "unknown route"),
+    (405, "method not allowed on this route"),
+    (503, "not ready (no model loaded yet) or the event store is unavailable"),
+)
+BAD_REQUEST = (400, "bad parameter (named in error.parameter)")
+BODY_ERRORS = ((413, "body too large"), (415, "the body is not application/json"))
+KEY_ERRORS = ((401, "no API key"), (403, "wrong API key"))
+STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted"}
 
 
 def openapi_path(rule: str) -> str:
@@ -54,9 +36,12 @@ def spec(app: Flask) -> dict[str, Any]:
         if rule.endpoint == "static":
             continue
         view = app.view_functions[rule.endpoint]
+        definition = definition_of(view)
+        if definition is None:
+            raise RuntimeError(f"view {rule.endpoint} has no @accepts definition")
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             paths.setdefault(openapi_path(rule.rule), {})[method.lower()] = operation(
-                rule.rule, rule.endpoint, sorted(rule.arguments), method, view.__doc__ or ""
+                rule.endpoint, sorted(rule.arguments), definition, view.__doc__ or ""
             )
     return {
         "openapi": "3.0.3",
@@ -66,67 +51,72 @@ def spec(app: Flask) -> dict[str, Any]:
     }
 
 
-def operation(rule: str, endpoint: str, arguments: list[str], method: str, doc: str) -> dict:
+def operation(endpoint: str, arguments: list[str], definition: Endpoint, doc: str) -> dict:
     summary = " ".join(doc.strip().split("\n\n")[0].split())
     parameters = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        {"name": name, "in": "path", "required": True, "schema": {
+            "type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH, "pattern": ID_PATTERN}}
         for name in arguments
-    ]
-    if endpoint.startswith("picks."):
-        parameters += [
-            {"name": name, "in": "query", "schema": QUERY_SCHEMAS[name]} for name in COMMON
-        ]
-    if rule == "/v1/popular":
-        parameters.append({"name": "window", "in": "query", "schema": {"type": "string"},
-                           "description": WINDOW})  # fmt: skip
+    ] + [
+        {"name": param.name, "in": "query", "required": param.required,
+         "schema": param.schema(in_query=True)}
+        for param in definition.query
+    ]  # fmt: skip
     found: dict[str, Any] = {
         "operationId": endpoint.replace(".", "_"),
         "summary": summary,
         "parameters": parameters,
-        "responses": responses(endpoint),
+        "responses": responses(definition, bool(arguments)),
     }
-    if rule in BODIES:
-        properties = {
-            name: {"type": kind, **({"items": {}} if kind == "array" else {})}
-            for name, kind in BODIES[rule].items()
+    if definition.body is not None:
+        schema = {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {param.name: param.schema(in_query=False) for param in definition.body},
         }
-        found["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": {"type": "object",
-                                                        "properties": properties}}},
-        }  # fmt: skip
-    if rule.startswith("/admin/") or (rule == "/v1/users/<path:user_id>" and method == "DELETE"):
+        required = [param.name for param in definition.body if param.required]
+        if required:
+            schema["required"] = required
+        content = {"application/json": {"schema": schema}}
+        found["requestBody"] = {"required": True, "content": content}
+    if definition.private:
         found["security"] = [{"apiKey": []}, {"bearer": []}]
     return found
 
 
-def responses(endpoint: str) -> dict[str, Any]:
-    ok = {"description": "Created" if endpoint in CREATED else "OK"}
-    if endpoint.startswith("picks.") and endpoint != "picks.batch":
-        ok["content"] = {"application/json": {"schema": PICKS}}
-    errors = {
-        code: {"description": text, "content": {"application/json": {"schema": ERROR}}}
-        for code, text in (
-            ("400", "bad parameter (named in the message)"),
-            ("413", "body too large"),
-            ("503", "no model loaded yet"),
-            *MORE_ERRORS.get(endpoint, ()),
-        )
+def responses(definition: Endpoint, has_path: bool) -> dict[str, Any]:
+    ok: dict[str, Any] = {"description": STATUS_TEXT.get(definition.status, "OK")}
+    if definition.response is not None:
+        ok["content"] = {definition.media_type: {"schema": dict(definition.response)}}
+    else:
+        ok["content"] = {definition.media_type: {"schema": {"type": "string"}}}
+    errors = [*COMMON_ERRORS, *definition.errors]
+    if definition.query or definition.body is not None or has_path:
+        errors.append(BAD_REQUEST)
+    if definition.body is not None:
+        errors += BODY_ERRORS
+    if definition.private:
+        errors += KEY_ERRORS
+    described = {
+        str(status): {"description": text, "content": {"application/json": {"schema": ERROR}}}
+        for status, text in sorted(errors)
     }
-    return {"201" if endpoint in CREATED else "200": ok, **errors}
+    return {str(definition.status): ok, **described}
 
 
 def components() -> dict[str, Any]:
     item = {
         "type": "object",
+        "required": ["item_id", "score"],
         "properties": {
             "item_id": {"type": "string"},
             "score": {"type": "number"},
-            "reason": {"type": "string"},
+            "reason": {"type": "string", "nullable": True},
         },
     }
     picks = {
         "type": "object",
+        "required": ["request_id", "model", "experiment", "variant", "items"],
         "properties": {
             "request_id": {"type": "string"},
             "model": {"type": "string"},
@@ -137,10 +127,16 @@ def components() -> dict[str, Any]:
     }
     error = {
         "type": "object",
+        "required": ["error"],
         "properties": {
             "error": {
                 "type": "object",
-                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "parameter": {"type": "string"},
+                },
             }
         },
     }

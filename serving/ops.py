@@ -8,18 +8,30 @@ from flask import Blueprint, Response, current_app, g
 
 from recsys.errors import BundleError, NoModelError
 from serving.openapi import spec
+from serving.params import accepts
 from serving.resources import require_api_key, resources
 
 bp = Blueprint("ops", __name__)
+STATUS = {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}}
+READY = {**STATUS, "properties": {"status": {"type": "string"}, "version": {"type": "string"}}}
+RELOADED = {
+    "type": "object",
+    "required": ["request_id", "previous", "version", "reloaded"],
+    "properties": {"request_id": {"type": "string"},
+                   "previous": {"type": "string", "nullable": True},
+                   "version": {"type": "string"}, "reloaded": {"type": "boolean"}},
+}  # fmt: skip
 
 
 @bp.get("/healthz")
+@accepts(response=STATUS)
 def healthz() -> dict[str, Any]:
     """Alive (the process answers)."""
     return {"status": "ok"}
 
 
 @bp.get("/readyz")
+@accepts(response=READY)
 def readyz() -> dict[str, Any]:
     """Ready when a bundle is loaded (503 until then)."""
     holder = resources().holder
@@ -29,18 +41,21 @@ def readyz() -> dict[str, Any]:
 
 
 @bp.get("/metrics")
+@accepts(response=None, media_type="text/plain")
 def metrics() -> Response:
     """Prometheus metrics (text format)."""
     return resources().metrics.exposition()
 
 
 @bp.get("/openapi.json")
+@accepts()
 def openapi() -> dict[str, Any]:
     """This API's OpenAPI 3 description, built from the registered routes."""
     return spec(current_app)
 
 
 @bp.post("/admin/reload")
+@accepts(response=RELOADED, private=True, errors=((409, "the new bundle is damaged"),))
 def reload() -> dict[str, Any]:
     """Load the bundle models/CURRENT names (API key); 409 and the old bundle keeps serving when the
     new one is damaged."""

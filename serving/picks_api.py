@@ -5,19 +5,34 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, g, request
+from flask import Blueprint, g
 
 from recsys import service
 from recsys.errors import ParameterError
-from serving.http import body_ids, body_text, json_body, path_id, request_query
+from serving.http import body_args, path_id, query_args, request_query
+from serving.params import IDS, PICKS, PICKS_QUERY, STRING, Param, accepts
 from serving.resources import assign, picks_body, ranked_picks, resources, source_of, tuned
 
 bp = Blueprint("picks", __name__)
 ANONYMOUS = "anonymous"
+WINDOW = "trending over the bundle's [models.<popular>] window_days (e.g. 7d), or all"
 RECENT_EVENTS = 100  # store events folded into a user's vector per request
+BASKET = Param("items", IDS, "item ids (the basket, or those seen this session)", required=True)
+BATCH_RESULTS = {
+    "type": "object",
+    "required": ["request_id", "results"],
+    "properties": {
+        "request_id": {"type": "string"},
+        "results": {"type": "array", "items": {"allOf": [
+            PICKS, {"type": "object", "required": ["user_id"],
+                    "properties": {"user_id": {"type": "string"}}},
+        ]}},
+    },
+}  # fmt: skip
 
 
 @bp.get("/v1/users/<path:user_id>/recommendations")
+@accepts(query=PICKS_QUERY, response=PICKS)
 def user_recommendations(user_id: str) -> dict[str, Any]:
     """Personalised picks ("recommended for you")."""
     user_id = path_id(user_id, "user_id")
@@ -35,6 +50,7 @@ def user_recommendations(user_id: str) -> dict[str, Any]:
 
 
 @bp.get("/v1/items/<path:item_id>/similar")
+@accepts(query=PICKS_QUERY, response=PICKS)
 def similar_items(item_id: str) -> dict[str, Any]:
     """Similar items ("customers who viewed this also viewed")."""
     item_id = path_id(item_id, "item_id")
@@ -49,16 +65,17 @@ def similar_items(item_id: str) -> dict[str, Any]:
 
 
 @bp.post("/v1/cross-sell")
+@accepts(query=PICKS_QUERY, body=(BASKET, Param("user_id", STRING, "the shopper, if known")),
+         response=PICKS)  # fmt: skip
 def basket_cross_sell() -> dict[str, Any]:
     """Complements for a basket ("frequently bought together"); body {"items", "user_id"?}."""
     query = request_query()
-    body = json_body(("items", "user_id"))
-    items = body_ids(body, "items")
-    user_id = body_text(body, "user_id")
-    return cross_sell_body(items, user_id, query)
+    body = body_args()
+    return cross_sell_body(body["items"], body.get("user_id"), query)
 
 
 @bp.get("/v1/items/<path:item_id>/cross-sell")
+@accepts(query=PICKS_QUERY, response=PICKS)
 def item_cross_sell(item_id: str) -> dict[str, Any]:
     """Complements of one item."""
     item_id = path_id(item_id, "item_id")
@@ -76,11 +93,12 @@ def cross_sell_body(items: list[str], user_id: str | None, query: service.Query)
 
 
 @bp.get("/v1/popular")
+@accepts(query=(*PICKS_QUERY, Param("window", STRING, WINDOW)), response=PICKS)
 def popular() -> dict[str, Any]:
     """Best sellers, or trending over the bundle's window with window=7d."""
-    query = request_query(("window",))
+    query = request_query()
     served = resources().holder.served
-    window = request.args.get("window")
+    window = query_args()["window"]
     days = served.bundle.popularity.window_days
     trending = window is not None and window != "all"
     if trending and window != f"{days:g}d":
@@ -90,13 +108,15 @@ def popular() -> dict[str, Any]:
 
 
 @bp.post("/v1/sessions/recommendations")
+@accepts(query=PICKS_QUERY, body=(BASKET, Param("session_id", STRING, "the visit")),
+         response=PICKS)  # fmt: skip
 def session_recommendations() -> dict[str, Any]:
     """Picks for an anonymous visitor from the items seen this session; body {"items": [...],
     "session_id"?}."""
     query = request_query()
-    body = json_body(("items", "session_id"))
-    items = body_ids(body, "items")
-    visitor = body_text(body, "session_id") or ANONYMOUS
+    body = body_args()
+    items = body["items"]
+    visitor = body.get("session_id") or ANONYMOUS
     served = resources().holder.served
     assignment = assign("session", visitor, query, served)
     source, _ = source_of(assignment, served)
@@ -105,10 +125,12 @@ def session_recommendations() -> dict[str, Any]:
 
 
 @bp.post("/v1/recommendations/batch")
+@accepts(query=PICKS_QUERY, body=(Param("user_ids", IDS, "the customers", required=True),),
+         response=BATCH_RESULTS)  # fmt: skip
 def batch() -> dict[str, Any]:
     """Personalised picks for many users at once (campaign tools); body {"user_ids": [...]}."""
     query = request_query()
-    user_ids = body_ids(json_body(("user_ids",)), "user_ids")
+    user_ids = body_args()["user_ids"]
     served = resources().holder.served
     results = []
     for user_id in user_ids:
