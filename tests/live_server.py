@@ -58,13 +58,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(folder: Path, models: Path, config: Path, workers: int = 2) -> Iterator[Server]:
-    """gunicorn serving `models` with `config` (store and metrics under `folder`), then stopped."""
+def running_server(folder: Path, models: Path, config: Path, workers: int = 2,
+                   env: dict[str, str] | None = None) -> Iterator[Server]:
+    """gunicorn serving `models` with `config` (store and metrics under `folder`; `env` added to
+    its environment), then stopped."""
     metrics = folder / "metrics"  # prometheus_client reads every *.db file there
     metrics.mkdir(exist_ok=True)
     port = free_port()
     database_url = f"sqlite:///{folder / 'events.db'}"
-    env = {
+    environment = {
         **os.environ,
         "RECSYS_BIND": f"127.0.0.1:{port}",
         "RECSYS_MODELS": str(models),
@@ -73,12 +75,13 @@ def running_server(folder: Path, models: Path, config: Path, workers: int = 2) -
         "RECSYS_WORKERS": str(workers),
         "PROMETHEUS_MULTIPROC_DIR": str(metrics),
     }
-    env.pop("RECSYS_API_KEYS", None)
+    environment.pop("RECSYS_API_KEYS", None)
+    environment.update(env or {})
     log = open(folder / "server.log", "wb")  # noqa: SIM115 (lives as long as the process)
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "serving" / "gunicorn.conf.py"),
          "serving:create_app()"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     bundle = Bundle.load(models)
     found = Server(f"http://127.0.0.1:{port}", models, database_url, bundle.users[0],
