@@ -1,5 +1,6 @@
-"""Recommendation endpoints: parse, call recsys.service, respond. Each view takes the serving
-bundle once, so a reload mid-request never mixes two bundles."""
+"""Recommendation endpoints: parse, call recsys.service (through recsys.experiments.routing for
+the variant a visitor is in), respond. Each view takes the serving bundle once, so a reload
+mid-request never mixes two bundles."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from flask import Blueprint, g
 
 from recsys import service
 from recsys.errors import ParameterError
+from recsys.experiments import routing
+from recsys.service import ServedBundle
 from serving.http import body_args, path_id, query_args, request_query
 from serving.params import IDS, PICKS, PICKS_QUERY, STRING, Param, accepts
-from serving.resources import assign, picks_body, ranked_picks, resources, source_of, tuned
+from serving.resources import picks_body, resources
 
 bp = Blueprint("picks", __name__)
 ANONYMOUS = "anonymous"
@@ -36,17 +39,7 @@ BATCH_RESULTS = {
 def user_recommendations(user_id: str) -> dict[str, Any]:
     """Personalised picks ("recommended for you")."""
     user_id = path_id(user_id, "user_id")
-    query = request_query()
-    served = resources().holder.served
-    assignment = assign("recommendations", user_id, query, served)
-    fresh, forgotten = user_activity(user_id, served.bundle.users)
-    picks = ranked_picks(
-        assignment, served, query,
-        lambda source, model, asked: service.for_user(
-            source, user_id, asked, model, fresh, forgotten
-        ),
-    )  # fmt: skip
-    return picks_body("recommendations", picks, served, assignment, user_id)
+    return user_body("recommendations", user_id, request_query(), resources().holder.served)
 
 
 @bp.get("/v1/items/<path:item_id>/similar")
@@ -54,14 +47,10 @@ def user_recommendations(user_id: str) -> dict[str, Any]:
 def similar_items(item_id: str) -> dict[str, Any]:
     """Similar items ("customers who viewed this also viewed")."""
     item_id = path_id(item_id, "item_id")
-    query = request_query()
-    served = resources().holder.served
-    assignment = assign("similar", item_id, query, served)
-    picks = ranked_picks(
-        assignment, served, query,
+    return routed_body(
+        "similar", item_id, None, request_query(), resources().holder.served,
         lambda source, model, asked: service.similar(source, item_id, asked, model),
     )  # fmt: skip
-    return picks_body("similar", picks, served, assignment, None)
 
 
 @bp.post("/v1/cross-sell")
@@ -83,13 +72,11 @@ def item_cross_sell(item_id: str) -> dict[str, Any]:
 
 
 def cross_sell_body(items: list[str], user_id: str | None, query: service.Query) -> dict[str, Any]:
-    served = resources().holder.served
-    assignment = assign("cross-sell", user_id or ",".join(items[:1]) or ANONYMOUS, query, served)
-    picks = ranked_picks(
-        assignment, served, query,
+    return routed_body(
+        "cross-sell", user_id or ",".join(items[:1]) or ANONYMOUS, user_id, query,
+        resources().holder.served,
         lambda source, model, asked: service.cross_sell(source, items, asked, model),
     )  # fmt: skip
-    return picks_body("cross-sell", picks, served, assignment, user_id)
 
 
 @bp.get("/v1/popular")
@@ -117,11 +104,12 @@ def session_recommendations() -> dict[str, Any]:
     body = body_args()
     items = body["items"]
     visitor = body.get("session_id") or ANONYMOUS
-    served = resources().holder.served
-    assignment = assign("session", visitor, query, served)
-    source, _ = source_of(assignment, served)
-    picks = service.session(source, items, tuned(query, assignment))
-    return picks_body("session", picks, source, assignment, None)
+    found = resources()
+    served = found.holder.served
+    assignment = routing.assigned(found.experiments, "session", visitor, query, served)
+    source = routing.source(assignment, served, query, found.holder.pin)  # one ranker, never mixed
+    picks = service.session(source.served, items, source.query)
+    return picks_body("session", picks, source.served, assignment, None)
 
 
 @bp.post("/v1/recommendations/batch")
@@ -132,19 +120,33 @@ def batch() -> dict[str, Any]:
     query = request_query()
     user_ids = body_args()["user_ids"]
     served = resources().holder.served
-    results = []
-    for user_id in user_ids:
-        assignment = assign("batch", user_id, query, served)
-        fresh, forgotten = user_activity(user_id, served.bundle.users)
-        picks = ranked_picks(
-            assignment, served, query,
-            lambda source, model, asked, user_id=user_id, fresh=fresh, forgotten=forgotten: (
-                service.for_user(source, user_id, asked, model, fresh, forgotten)
-            ),
-        )  # fmt: skip
-        body = picks_body("batch", picks, served, assignment, user_id)
-        results.append({"user_id": user_id, **body})
+    results = [{"user_id": user_id, **user_body("batch", user_id, query, served)}
+               for user_id in user_ids]  # fmt: skip
     return {"request_id": g.request_id, "results": results}
+
+
+def user_body(placement: str, user_id: str, query: service.Query, served: ServedBundle
+              ) -> dict[str, Any]:  # fmt: skip
+    """A user's personalised picks, their recent store events folded in."""
+    fresh, forgotten = user_activity(user_id, served.bundle.users)
+    ranker = routing.user_ranker(user_id, fresh, forgotten)
+    return routed_body(placement, user_id, user_id, query, served, ranker)
+
+
+def routed_body(
+    placement: str,
+    visitor_id: str,
+    user_id: str | None,
+    query: service.Query,
+    served: ServedBundle,
+    rank: routing.Rank,
+) -> dict[str, Any]:
+    """The response for the visitor's variant (recsys.experiments.routing), recorded as
+    `user_id`'s."""
+    found = resources()
+    assignment = routing.assigned(found.experiments, placement, visitor_id, query, served)
+    answer = routing.routed(assignment, served, query, rank, found.holder.pin, g.request_id)
+    return picks_body(placement, answer.picks, answer.served, assignment, user_id)
 
 
 def user_activity(user_id: str, known: Any) -> tuple[list[tuple[str, str]], bool]:

@@ -7,19 +7,17 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from flask import Flask, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
-from recsys.errors import BundleError, ConfigError, NoModelError
+from recsys.errors import BundleError, ConfigError
 from recsys.eventstore import EventStore
-from recsys.experiments import Assignment, Experiments, Visitor
-from recsys.service import Picks, Query, ServedBundle
-from recsys.service.mixed import interleaved, renumbered
+from recsys.experiments import Assignment, Experiments
+from recsys.service import Picks, ServedBundle
 from serving.activity import ActivityMap
 from serving.observe import Metrics
 from serving.settings import Settings
@@ -124,76 +122,6 @@ def given_key() -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
-def assign(
-    placement: str, visitor_id: str, query: Query, served: ServedBundle
-) -> Assignment | None:
-    """The visitor's experiment variant for this placement (None outside experiments). The
-    serving bundle says whether the visitor is returning and which segments they are in."""
-    experiments = resources().experiments
-    if not len(experiments):
-        return None
-    bundle = served.bundle
-    user = bundle.users.index(visitor_id)
-    segments = bundle.segments.of(user) if bundle.segments is not None else frozenset()
-    visitor = Visitor(returning=user is not None, segments=segments)
-    return experiments.assign(placement, visitor_id, query.experiment, visitor)
-
-
-def source_of(
-    assignment: Assignment | None, served: ServedBundle
-) -> tuple[ServedBundle, str | None]:
-    """The bundle and model an assignment's picks come from: the pinned version's own bundle for
-    a bundle-version variant, else the serving one; model None means that bundle's default."""
-    if assignment is None:
-        return served, None
-    if "bundle" in assignment.params:
-        served = pinned(assignment, str(assignment.params["bundle"]))
-    return served, assignment.model if assignment.model in served.bundle.models else None
-
-
-def pinned(assignment: Assignment, version: str) -> ServedBundle:
-    """A pinned version, loaded at start-up (or on first use for an experiment added since)."""
-    try:
-        return resources().holder.pin(version)
-    except BundleError as exc:
-        raise NoModelError(
-            f"experiment {assignment.experiment!r} variant {assignment.variant!r}: {exc}"
-        ) from None
-
-
-def tuned(query: Query, assignment: Assignment | None) -> Query:
-    """A variant's diversity applies unless the request set its own."""
-    if assignment is None or "diversity" not in assignment.params or query.diversity:
-        return query
-    return replace(query, diversity=float(assignment.params["diversity"]))
-
-
-def ranked_picks(
-    assignment: Assignment | None,
-    served: ServedBundle,
-    query: Query,
-    rank: Callable[[ServedBundle, str | None, Query], Picks],
-) -> Picks:
-    """rank(bundle, model, query) for the assigned variant (source_of), rendered with that
-    bundle's item ids; in an interleaving experiment both rankers' picks merged by team draft,
-    seeded with the request id (the rival's items renumbered when it ranks another version)."""
-    source, model = source_of(assignment, served)
-    picks = rank(source, model, tuned(query, assignment))
-    rival = assignment.rival if assignment is not None else None
-    if rival is None:
-        rendered_once(picks, source)
-        return picks
-    rival_source, rival_model = source_of(rival, served)
-    other = rank(rival_source, rival_model, tuned(query, rival))
-    if rival_source is not source:
-        other = renumbered(other, rival_source, source)
-    experiment = resources().experiments.get(rival.experiment)
-    first = experiment.variants[0].name if experiment is not None else "A"
-    merged = interleaved(picks, other, query.n, g.request_id, (first, rival.variant))
-    rendered_once(merged, source)
-    return merged
-
-
 def picks_body(
     placement: str,
     picks: Picks,
@@ -201,7 +129,8 @@ def picks_body(
     assignment: Assignment | None,
     user_id: str | None,
 ) -> dict[str, Any]:
-    """The response body; records it for attribution (responses in an experiment, or every one
+    """The response body, the picks rendered with the ids of `served` (the bundle whose item
+    numbers they hold); records it for attribution (responses in an experiment, or every one
     with server.record_served = "all") and counts fallbacks."""
     found = resources()
     item_ids, items = rendered_once(picks, served)

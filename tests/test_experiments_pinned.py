@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import time
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from live_server import Server, running_server
 from recsys.bundle import Bundle
 from recsys.config import config_from_dict
 from recsys.errors import ConfigError
+from recsys.experiments import Experiments, routing
 from recsys.service import Query, ServedBundle, for_user
 from recsys.store import current_version
 from serving import create_app
@@ -137,6 +139,10 @@ def test_a_pinned_variant_serves_its_version_while_current_moves_on(
 def test_interleaving_two_versions_merges_both_rankers(server: Server, versions: Versions) -> None:
     now = ServedBundle(Bundle.load(versions.models))
     then = ServedBundle(Bundle.load(versions.models / versions.first))
+    experiments = Experiments.from_config(
+        tomllib.loads(EXPERIMENTS.format(first=versions.first))["experiments"]
+    )
+    bundles = {versions.first: then}.__getitem__
     assert now.item_names != then.item_names  # other item numbers: the rival's are translated
     for user in Bundle.load(versions.models / versions.second).users.arrow.to_pylist()[:10]:
         body = picks(server, user, "mixed")
@@ -146,6 +152,13 @@ def test_interleaving_two_versions_merges_both_rankers(server: Server, versions:
         ours, theirs = top_ids(now, user), top_ids(then, user)
         assert len(ids) == 5 == len(set(ids)) and set(ids) <= set(ours) | set(theirs)
         assert {ours[0], theirs[0]} <= set(ids)  # each ranker's best is drafted first
+        # the library, seeded with the response's request id, merges the same list
+        query = Query(n=5, experiment="mixed")
+        assigned = routing.assigned(experiments, "recommendations", user, query, now)
+        found = routing.routed(assigned, now, query, routing.user_ranker(user), bundles,
+                               body["request_id"])  # fmt: skip
+        assert found.served is now and found.picks.model == body["model"]
+        assert found.served.bundle.items.ids(found.picks.ranked.ids) == ids
 
 
 def test_a_missing_or_damaged_pinned_version_stops_the_start(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,8 @@ import pytest
 from live_server import Server, running_server
 
 from recsys.bundle import Bundle
+from recsys.experiments import Experiments
+from recsys.experiments.simulate import Heldout, folder_bundles, replay_variant
 from training.cli import main
 
 CONFIG = """
@@ -32,6 +35,13 @@ mode = "interleave"
 placements = ["recommendations"]
 variants = [ { name = "als", model = "als", share = 1.0 },
              { name = "pop", model = "popular", share = 0.0 } ]
+
+[[experiments]]                      # reached only with ?experiment=replay
+name = "replay"
+placements = ["recommendations"]
+salt = "replay"
+variants = [ { name = "A", strategy = "als+diversity=0.3", share = 0.5 },
+             { name = "B", model = "retired", share = 0.5 } ]  # a model the bundle lacks
 """
 
 
@@ -137,6 +147,28 @@ def test_simulate_replays_held_out_purchases(
     assert result["variants"]["B"]["model"].startswith("popular@")
     assert result["differences"]["B"]["hit_rate"]["p_value"] is not None
     assert result["verdict"] in capsys.readouterr().out
+
+
+def test_simulate_replays_each_variant_as_the_server_serves_it(
+    server: Server, config_file: Path
+) -> None:
+    """Buyers who bought exactly what the server showed them: the replay of their variant finds
+    all n of its picks bought, so it picked the same items (with the variant's diversity, and
+    the bundle's default model for a model the bundle lacks)."""
+    experiment = Experiments.from_config(tomllib.loads(CONFIG)["experiments"]).get("replay")
+    assert experiment is not None
+    users = Bundle.load(server.models).users.arrow.to_pylist()[60:100]  # no store events
+    shown: dict[str, dict[str, list[str]]] = {"A": {}, "B": {}}
+    for user in users:
+        status, body = server.call("GET", f"/v1/users/{user}/recommendations?n=5&experiment=replay")
+        assert status == 200 and body["experiment"] == "replay", body
+        shown[body["variant"]][user] = [item["item_id"] for item in body["items"]]
+    bundles = folder_bundles(server.models)
+    for name, seen in shown.items():
+        assert seen, f"no visitor in variant {name}"
+        heldout = Heldout(list(seen), [dict.fromkeys(items, 1.0) for items in seen.values()])
+        _, revenue, _ = replay_variant(experiment, experiment.variant(name), bundles, heldout, 5)
+        assert revenue.tolist() == [5.0] * len(seen), name
 
 
 def test_command_errors_are_one_line(config_file: Path, capsys: pytest.CaptureFixture[str]) -> None:

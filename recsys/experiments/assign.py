@@ -15,7 +15,7 @@ import bisect
 import hashlib
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -37,6 +37,7 @@ class Assignment:
     model: str
     params: dict[str, Any] = field(default_factory=dict)
     rival: Assignment | None = None  # interleaving: the second ranker, merged with team_draft
+    teams: tuple[str, str] = ("A", "B")  # interleaving: both rankers' variant names (teams label)
 
 
 @dataclass(frozen=True)
@@ -85,11 +86,6 @@ class Experiments:
     def get(self, name: str) -> ExperimentConfig | None:
         return self.by_name.get(name)
 
-    def describe(self, now: float | None = None) -> list[dict[str, Any]]:
-        """Every experiment as JSON-ready dicts, with whether it is live at `now`."""
-        now = time.time() if now is None else now
-        return [{**e.to_dict(), "active": e.active(now)} for e in self.experiments]
-
     def assign(
         self,
         placement: str,
@@ -128,10 +124,19 @@ def assignment(experiment: ExperimentConfig, variant: VariantConfig) -> Assignme
     """A split variant's assignment; in an interleaving experiment every visitor in its traffic
     gets variant "interleaved": the first ranker, with the second as `rival`."""
     if experiment.mode != "interleave":
-        return Assignment(experiment.name, variant.name, *variant.resolved())
+        return alone(experiment, variant)
     first, second = experiment.variants
-    rival = Assignment(experiment.name, second.name, *second.resolved())
-    return Assignment(experiment.name, INTERLEAVED, *first.resolved(), rival=rival)
+    return replace(
+        alone(experiment, first),
+        variant=INTERLEAVED,
+        rival=alone(experiment, second),
+        teams=(first.name, second.name),
+    )
+
+
+def alone(experiment: ExperimentConfig, variant: VariantConfig) -> Assignment:
+    """The variant served on its own (as a split does; offline replay of any variant)."""
+    return Assignment(experiment.name, variant.name, *variant.resolved())
 
 
 def admits(experiment: ExperimentConfig, visitor: Visitor) -> bool:

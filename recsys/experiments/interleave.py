@@ -24,7 +24,6 @@ from recsys.experiments.config import ExperimentConfig
 from recsys.experiments.stats import sign_test, wilson
 
 TEAMS_PREFIX = "teams:"
-CREDITED = ("click", "add_to_cart", "purchase")
 
 
 def team_draft(

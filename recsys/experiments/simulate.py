@@ -1,26 +1,30 @@
 """Offline replay: before going live, replay a held-out period of logs against every variant.
 
 Each buyer of the held-out period gets, from each variant, the picks the server would have given
-them (`recsys.service.picks.for_user` on the variant's bundle, model and diversity); a hit is a
-recommended item the buyer really bought in that period. All variants see the same buyers, so the
-differences to the control use paired tests, far tighter than an online split of the same size.
+them (routed by `recsys.experiments.routing`, as the server routes); a hit is a recommended item
+the buyer really bought in that period. All variants see the same buyers, so the differences to
+the control use paired tests, far tighter than an online split of the same size.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from recsys.bundle import Bundle
 from recsys.data import Events
 from recsys.experiments import stats
+from recsys.experiments.assign import alone
 from recsys.experiments.config import ExperimentConfig, VariantConfig
 from recsys.experiments.report import verdict
-from recsys.service.picks import for_user
+from recsys.experiments.routing import routed, user_ranker
 from recsys.service.query import Query
 from recsys.service.served import ServedBundle
+from recsys.store import version_folder
 
 METRICS = ("hit_rate", "revenue_per_user")
 LABELS = {"hit_rate": "hit rate", "revenue_per_user": "recommended revenue per buyer"}
@@ -62,19 +66,18 @@ def purchase_revenue(events: Events, rows: np.ndarray) -> np.ndarray:
 
 
 def replay_variant(
-    variant: VariantConfig, bundles: Bundles, heldout: Heldout, n: int
+    experiment: ExperimentConfig, variant: VariantConfig, bundles: Bundles, heldout: Heldout, n: int
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """Per buyer: 1.0 for a hit, and the revenue of the recommended items bought; the label of
-    the model that answered most often."""
-    model, params = variant.resolved()
-    served = bundles(params.get("bundle"))
-    query = Query(n=n, diversity=float(params.get("diversity", 0.0)))
+    the model that answered most often. The variant is routed as the server routes it."""
+    assignment, current, query = alone(experiment, variant), bundles(None), Query(n=n)
     hits, revenue, labels = np.zeros(len(heldout.users)), np.zeros(len(heldout.users)), {}
     for row, (user, bought) in enumerate(zip(heldout.users, heldout.bought, strict=True)):
-        picks = for_user(served, user, query, model or None)
-        shown = served.bundle.items.ids(picks.ranked.ids) if len(picks.ranked) else []
-        found = [bought[item] for item in shown if item in bought]
-        hits[row], revenue[row] = float(bool(found)), sum(found)
+        found = routed(assignment, current, query, user_ranker(user), bundles, seed=user)
+        picks = found.picks
+        shown = found.served.bundle.items.ids(picks.ranked.ids) if len(picks.ranked) else []
+        amounts = [bought[item] for item in shown if item in bought]
+        hits[row], revenue[row] = float(bool(amounts)), sum(amounts)
         labels[picks.model] = labels.get(picks.model, 0) + 1
     return hits, revenue, max(labels, key=labels.get) if labels else ""
 
@@ -84,7 +87,9 @@ def simulate(
 ) -> dict[str, Any]:
     """The replay report: per variant hit rate and recommended revenue per buyer with intervals,
     paired differences to the control, and a verdict."""
-    results = {v.name: replay_variant(v, bundles, heldout, n) for v in experiment.variants}
+    results = {
+        v.name: replay_variant(experiment, v, bundles, heldout, n) for v in experiment.variants
+    }
     control_hits, control_revenue, _ = results[experiment.control]
     variants = {
         name: {
@@ -117,13 +122,15 @@ def simulate(
     }
 
 
-def bundle_cache(load: Callable[[str | None], ServedBundle]) -> Bundles:
-    """Loads each bundle version once."""
+def folder_bundles(models: Path) -> Bundles:
+    """The bundles of a models folder, each loaded once: None is CURRENT's, a version its own
+    (BundleError when the folder holds none of that name, as in the server)."""
     loaded: dict[str | None, ServedBundle] = {}
 
     def get(version: str | None) -> ServedBundle:
         if version not in loaded:
-            loaded[version] = load(version)
+            folder = version_folder(models, version) if version else models
+            loaded[version] = ServedBundle(Bundle.load(folder))
         return loaded[version]
 
     return get

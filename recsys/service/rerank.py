@@ -77,8 +77,7 @@ def mmr(scores: np.ndarray, vectors: np.ndarray, n: int, diversity: float) -> np
     similarity to the items already picked). Relevance is the score scaled to 0..1."""
     vectors = np.asarray(vectors, np.float32)
     unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    spread = float(scores.max() - scores.min())
-    relevance = (scores - scores.min()) / spread if spread > 0 else np.ones_like(scores)
+    relevance = unit_scale(scores)
     closest = np.full(len(scores), -1.0, np.float32)
     chosen = np.zeros(len(scores), bool)
     picks: list[int] = []
@@ -90,6 +89,14 @@ def mmr(scores: np.ndarray, vectors: np.ndarray, n: int, diversity: float) -> np
         chosen[best] = True
         closest = np.maximum(closest, unit @ unit[best])
     return np.array(picks, np.int64)
+
+
+def unit_scale(scores: np.ndarray) -> np.ndarray:
+    """Min-max scaling to 0..1 (all ones when every score is the same)."""
+    if not len(scores):
+        return scores
+    spread = float(scores.max() - scores.min())
+    return (scores - scores.min()) / spread if spread > 0 else np.ones_like(scores)
 
 
 def category_cap(categories: np.ndarray, n: int, diversity: float) -> np.ndarray:

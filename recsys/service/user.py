@@ -12,7 +12,7 @@ from recsys.models.vector import VectorModel
 from recsys.ranking import row_of
 from recsys.service.popular import popular_ranked
 from recsys.service.query import Ranked
-from recsys.service.rerank import keep, member, score_all
+from recsys.service.rerank import keep, member, score_all, unit_scale
 from recsys.service.served import ServedBundle
 
 BLEND_BELOW = 5  # users with fewer distinct items get personalised picks blended with popular ones
@@ -191,10 +191,3 @@ def blend(
     reasons = ranked.reasons + popular.reasons
     order = np.argsort(-score, kind="stable")[:wanted]
     return Ranked(unique[order], score[order], [reasons[first[i]] for i in order])
-
-
-def unit_scale(scores: np.ndarray) -> np.ndarray:
-    if not len(scores):
-        return scores
-    spread = float(scores.max() - scores.min())
-    return (scores - scores.min()) / spread if spread > 0 else np.ones_like(scores)

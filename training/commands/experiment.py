@@ -12,7 +12,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from recsys.bundle import Bundle
 from recsys.config import load_config
 from recsys.data import load_events
 from recsys.errors import ParameterError, RecsysError
@@ -21,10 +20,9 @@ from recsys.experiments import ExperimentConfig, Experiments
 from recsys.experiments.html import report_html
 from recsys.experiments.load import report_from_store
 from recsys.experiments.report import LABELS, MONEY, RATES, REVENUE_TESTS, effect
-from recsys.experiments.simulate import bundle_cache, heldout_purchases, simulate
+from recsys.experiments.simulate import folder_bundles, heldout_purchases, simulate
 from recsys.experiments.stats import Comparison
 from recsys.experiments.stored import definition_config
-from recsys.service.served import ServedBundle
 from training.commands.common import status
 
 
@@ -63,9 +61,7 @@ def run(args: argparse.Namespace) -> int:
     if not 1 <= args.n <= 100:
         raise ParameterError("--n", f"must be from 1 to 100, got {args.n}")
     events = load_events(args.events, tuple(config.events.weights), args.on_error, status())
-    models = Path(args.models)
-    bundles = bundle_cache(lambda version: ServedBundle(Bundle.load(models / version if version
-                                                                    else models)))  # fmt: skip
+    bundles = folder_bundles(Path(args.models))
     result = simulate(
         experiment, bundles, heldout_purchases(events, config.events.relevant), args.n
     )
