@@ -23,6 +23,7 @@ from recsys.errors import BundleError
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 TMP_PREFIX = ".tmp-"
+WORKER_STATUS = "worker.json"  # the retraining worker's status (`recsys worker`)
 
 
 def publish(models_dir: Path, write: Callable[[Path], dict[str, Any]]) -> Path:
@@ -180,3 +181,24 @@ def writer_gone(path: Path) -> bool:
     except (PermissionError, OverflowError):  # alive but another user's; no process id
         return False
     return False
+
+
+def prune_versions(models_dir: Path, keep_newest: int, keep: set[str]) -> list[str]:
+    """Deletes published bundles beyond the newest `keep_newest`, never one named in `keep`
+    (CURRENT, versions experiments pin). Returns the removed versions. A server that still maps
+    a removed bundle's files keeps reading them (the files live until it lets go)."""
+    versions = [entry["version"] for entry in list_versions(models_dir)]  # oldest first
+    kept = set(versions[-keep_newest:] if keep_newest > 0 else []) | keep
+    removed = [version for version in versions if version not in kept]
+    for version in removed:
+        shutil.rmtree(models_dir / version, ignore_errors=True)
+    return removed
+
+
+def read_worker_status(models_dir: Path) -> dict[str, Any] | None:
+    """The retraining worker's status file in `models_dir`, or None (none yet, or unreadable)."""
+    try:
+        status = json.loads((models_dir / WORKER_STATUS).read_text())
+    except (OSError, ValueError):
+        return None
+    return status if isinstance(status, dict) else None

@@ -25,7 +25,7 @@ from serving.activity import ActivityMap
 from serving.http import register_errors
 from serving.jsonio import OrjsonProvider
 from serving.live_experiments import LiveExperiments
-from serving.observe import Metrics, register_observers, setup_access_log
+from serving.observe import Metrics, WorkerStatus, register_observers, setup_access_log
 from serving.resources import Resources, bundle_swapped, check_experiments
 from serving.settings import load_settings
 from serving.state import BundleHolder, ProcessLocal, ServedLog, Watcher
@@ -44,6 +44,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     metrics = Metrics()
+    metrics.add_collector(WorkerStatus(settings.models_dir))
     store = open_store(settings.database_url)
     experiments = Experiments.from_config(settings.config.experiments)
     holder = BundleHolder(settings.models_dir, lambda old, new: bundle_swapped(app, old, new))

@@ -14,6 +14,8 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, g, request
@@ -25,9 +27,11 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from recsys.service import ServedBundle
+from recsys.store import read_worker_status
 from serving.jsonio import dumps
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -67,6 +71,12 @@ class Metrics:
             "recsys_reloads", "Bundle reloads by outcome", ["outcome"], registry=self.registry
         )
         self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
+        self._collectors: list[Any] = []
+
+    def add_collector(self, collector: Any) -> None:
+        """A collector read at every scrape (also when workers' metrics are merged)."""
+        self.registry.register(collector)
+        self._collectors.append(collector)
 
     def observe(self, endpoint: str, status: int, seconds: float) -> None:
         """Counts a request and its latency (labelled children looked up once per label set)."""
@@ -89,7 +99,35 @@ class Metrics:
         if folder:
             registry = CollectorRegistry()
             MultiProcessCollector(registry, folder)
+            for collector in self._collectors:
+                registry.register(collector)
         return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+
+
+class WorkerStatus:
+    """The retraining worker's status file (`recsys worker`, beside the bundles) as gauges, read
+    at each scrape: when it last ran, whether that run succeeded, when it runs next."""
+
+    def __init__(self, models_dir: Path) -> None:
+        self.models_dir = models_dir
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        status = read_worker_status(self.models_dir)
+        if status is None:
+            return
+        last = status.get("last_run") or {}
+        values = {
+            "last_run_timestamp_seconds": ("when the last run ended", last.get("finished")),
+            "last_run_ok": ("1 when the last run succeeded", last.get("ok")),
+            "last_run_seconds": ("how long the last run took", last.get("seconds")),
+            "next_run_timestamp_seconds": ("when the next run is due", status.get("next_run")),
+            "runs": ("runs since the worker started", status.get("runs")),
+            "failures": ("failed runs since the worker started", status.get("failures")),
+        }
+        for name, (text, value) in values.items():
+            if isinstance(value, int | float):
+                yield GaugeMetricFamily(f"recsys_worker_{name}", f"Retraining worker: {text}",
+                                        value=float(value))  # fmt: skip
 
 
 class OwnHandler(logging.StreamHandler):  # type: ignore[type-arg]

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 from typing import NoReturn
 
 from recsys.errors import RecsysError
@@ -19,6 +21,7 @@ COMMANDS = {
     "export": "batch picks for email campaigns (CSV / JSONL / Parquet)",
     "segments": "RFM scores and lifecycle segments per customer",
     "experiment": "A/B experiment results (report) and offline replay (simulate)",
+    "worker": "retrain on a schedule, publish, prune old bundles",
 }
 
 
@@ -44,8 +47,15 @@ def build_parser(argv: list[str]) -> Parser:
     return parser
 
 
+def interrupt(signum: int, frame: object) -> None:
+    """SIGTERM ends a command as Ctrl-C does: cleanly (a half-written bundle is removed)."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, interrupt)
     args = build_parser(argv).parse_args(argv)
     try:
         return int(args.run(args) or 0)

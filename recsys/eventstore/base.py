@@ -205,6 +205,11 @@ class EventStore(ExperimentDefinitions, ServedResponses):
     def count(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM events")[0][0])
 
+    def latest_event_id(self) -> int:
+        """The newest event's id (0 when empty): ids only grow, so the difference between two
+        readings is how many events arrived between them (an index lookup, not a count)."""
+        return int(self._query("SELECT COALESCE(MAX(id), 0) FROM events")[0][0])
+
     def user_ids(self) -> list[str]:
         """Every user id the store holds events of, once each."""
         return [user_id for (user_id,) in self._query("SELECT DISTINCT user_id FROM events")]
