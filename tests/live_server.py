@@ -59,13 +59,14 @@ def free_port() -> int:
 
 @contextmanager
 def running_server(folder: Path, models: Path, config: Path, workers: int = 2,
-                   env: dict[str, str] | None = None) -> Iterator[Server]:
-    """gunicorn serving `models` with `config` (store and metrics under `folder`; `env` added to
-    its environment), then stopped."""
+                   env: dict[str, str] | None = None,
+                   database_url: str | None = None) -> Iterator[Server]:
+    """gunicorn serving `models` with `config` (metrics, and the store unless `database_url` names
+    one, under `folder`; `env` added to its environment), then stopped."""
     metrics = folder / "metrics"  # prometheus_client reads every *.db file there
     metrics.mkdir(exist_ok=True)
     port = free_port()
-    database_url = f"sqlite:///{folder / 'events.db'}"
+    database_url = database_url or f"sqlite:///{folder / 'events.db'}"
     environment = {
         **os.environ,
         "RECSYS_BIND": f"127.0.0.1:{port}",

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
 import pytest
 
 from recsys.data.incoming import IncomingEvent
@@ -158,7 +159,9 @@ def test_sigterm_during_a_run_leaves_nothing_half_written(tmp_path: Path, shop: 
         [sys.executable, "-m", "training.cli", *argv], cwd=ROOT,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    time.sleep(1.5)  # the training child is starting or reading
+    parent = psutil.Process(process.pid)
+    wait_for(lambda: bool(parent.children()))  # the training child is running
+    time.sleep(0.5)
     process.send_signal(signal.SIGTERM)
     try:
         process.communicate(timeout=60)
