@@ -144,6 +144,8 @@ def main() -> None:
     )
     parser.add_argument("--out", help="JSON file (default benchmarks/results/server.json)")
     args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        parser.exit(2, "bench_server needs wrk (the load generator): apt-get install wrk\n")
 
     models = Path(args.models) if args.models else prepare_bundle(
         Path(args.cache), args.users, args.items, args.events)  # fmt: skip
