@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow.parquet as pq
 import scipy.sparse as sp
 
-from recsys.data.catalogue import Catalogue
+from recsys.data.catalogue import Catalogue, Categories
 from recsys.data.vocabulary import Vocabulary
 from recsys.errors import BundleError
 from recsys.membership import SegmentMembership
@@ -42,6 +44,13 @@ class Bundle:
     @property
     def version(self) -> str:
         return str(self.manifest["version"])
+
+    @cached_property
+    def categories(self) -> Categories:
+        """The catalogue's categories; every item in none when the bundle has no catalogue."""
+        if self.catalogue is None:
+            return Categories.from_paths(np.full(len(self.items), "", object))
+        return self.catalogue.categories
 
     @classmethod
     def load(cls, path: str | Path) -> Bundle:

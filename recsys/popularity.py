@@ -1,5 +1,5 @@
-"""Popularity tables: best sellers and trending items, overall or within a category (path
-prefix)."""
+"""Popularity tables: best sellers and trending items (per item; a category's are these masked by
+`Catalogue.categories`)."""
 
 from __future__ import annotations
 
@@ -89,12 +89,3 @@ def trending_window(models: Mapping[str, ModelConfig]) -> float:
         raise ConfigError(f"models.{next(iter(windows))}.window_days", f"must agree: {shown}")
     return next(iter(windows.values()), DEFAULT_WINDOW_DAYS)
 
-
-def category_mask(categories: np.ndarray, category: str) -> np.ndarray:
-    """Items in `category` or below it: 'shoes' matches 'shoes' and 'shoes/running', not
-    'shoestring'."""
-    return np.fromiter(
-        (c == category or c.startswith(category + "/") for c in categories),
-        dtype=bool,
-        count=len(categories),
-    )

@@ -120,6 +120,7 @@ BAD_REQUESTS = [
     ("GET", "/v1/users/u/recommendations?colour=red", None, 400, "colour"),
     ("GET", "/v1/users/" + "x" * 300 + "/recommendations", None, 400, "user_id"),
     ("GET", "/v1/popular?window=30d", None, 400, "window"),
+    ("GET", "/v1/users/u/recommendations?category=petz", None, 400, "category"),
     ("POST", "/v1/cross-sell", {"items": "sku-1"}, 400, "items"),
     ("POST", "/v1/cross-sell", {"items": [1, 2]}, 400, "items[0]"),
     ("POST", "/v1/cross-sell", {"basket": []}, 400, "basket"),

@@ -27,7 +27,6 @@ from recsys.campaigns.segments import SEGMENTS
 from recsys.campaigns.tables import AtomicWriter
 from recsys.errors import ParameterError
 from recsys.models.base import Complements, Recommender
-from recsys.popularity import category_mask
 
 FIXED_REASONS = ("abandoned_cart", "for_you", "complement", "trending")
 FAVOURITE_CATEGORIES = 3
@@ -42,6 +41,7 @@ class ExportRules:
     campaigns: int = 3  # no item picked for the customer in this many earlier exports
     overfetch: int = 40  # extra candidates asked of the model for the rules to drop
     chunk: int = 4096  # customers per batch
+    category: str | None = None  # only items in this category (or below it)
 
     def check(self) -> None:
         for name, low in (("n", 1), ("chunk", 1), ("campaigns", 0), ("overfetch", 0)):
@@ -71,7 +71,7 @@ class Picker:
             (m for m in bundle.models.values() if isinstance(m, Complements)), None
         )
         self.reasons = Reasons(FIXED_REASONS, bundle.items)
-        self.items = item_rules(bundle, rules.per_category)
+        self.items = item_rules(bundle, rules)
         history = np.diff(bundle.interactions.indptr) > 0
         self.known = (audience.rows >= 0) & history[np.maximum(audience.rows, 0)]
         self.trending = self.trending_table()
@@ -136,12 +136,11 @@ class Picker:
         popularity, allowed = self.bundle.popularity, self.items.allowed
         overall = popularity.top(width, allowed, trending=True)
         rows = []
-        names, codes = category_codes(self.bundle)
-        for categories in favourite_categories(self.bundle, self.audience):
-            chosen = np.zeros(len(names), bool)
-            for category in categories:
-                chosen |= category_mask(names, category)
-            mask = chosen[codes]
+        categories = self.bundle.categories
+        for favourites in favourite_categories(self.bundle, self.audience):
+            mask = np.zeros(len(self.bundle.items), bool)
+            for category in favourites:
+                mask |= categories.mask(category)
             ids, scores = popularity.top(width, allowed & mask, trending=True)
             rows.append((np.r_[ids, overall[0]], np.r_[scores, overall[1]]))
         rows.append(
@@ -214,15 +213,15 @@ def choose_model(bundle: Bundle, name: str | None) -> tuple[str, Recommender]:
     return ranked[0]
 
 
-def item_rules(bundle: Bundle, per_category: int) -> ItemRules:
-    n_items = len(bundle.items)
-    catalogue = bundle.catalogue
-    if catalogue is None:
-        return ItemRules(np.ones(n_items, bool), np.full(n_items, -1, np.int64), 0)
-    allowed = catalogue.in_stock if "in_stock" in catalogue.given else np.ones(n_items, bool)
-    names, codes = category_codes(bundle)
-    codes = np.where(names[codes] == "", -1, codes) if len(codes) else codes
-    return ItemRules(allowed, codes, per_category)
+def item_rules(bundle: Bundle, rules: ExportRules) -> ItemRules:
+    n_items, catalogue, categories = len(bundle.items), bundle.catalogue, bundle.categories
+    allowed = np.ones(n_items, bool)
+    if catalogue is not None and "in_stock" in catalogue.given:
+        allowed = catalogue.in_stock
+    if rules.category is not None:
+        categories.check(rules.category, "--category")
+        allowed = allowed & categories.mask(rules.category)
+    return ItemRules(allowed, categories.known_codes, rules.per_category)
 
 
 def favourite_categories(bundle: Bundle, audience: Audience) -> list[list[str]]:
@@ -237,7 +236,7 @@ def favourite_categories(bundle: Bundle, audience: Audience) -> list[list[str]]:
     )
     weights = np.asarray((members @ bundle.interactions).todense())
     overall = np.asarray(bundle.interactions.sum(axis=0)).ravel()
-    names, codes = category_codes(bundle)
+    names, codes = bundle.categories.names, bundle.categories.codes
     favourites = []
     for row in weights:
         row = row if row.any() else overall
@@ -247,11 +246,3 @@ def favourite_categories(bundle: Bundle, audience: Audience) -> list[list[str]]:
         favourites.append([str(names[i]) for i in best if per_category[i] > 0])
     return favourites
 
-
-def category_codes(bundle: Bundle) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct category paths of the catalogue, and each item's number among them."""
-    if bundle.catalogue is None:
-        return np.array([""], object), np.zeros(len(bundle.items), np.int64)
-    encoded = bundle.catalogue.table.column("category").combine_chunks().dictionary_encode()
-    names = np.asarray(encoded.dictionary.to_pylist(), object)
-    return names, np.asarray(encoded.indices.to_numpy(zero_copy_only=False), np.int64)

@@ -1,9 +1,11 @@
 """The optional catalogue: item properties (title, category path, price, stock) aligned to item
-numbers."""
+numbers, and its categories: numbered paths, prefix matching, the names a request may give."""
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +15,12 @@ import pyarrow.compute as pc
 from recsys.data.columns import as_strings, empty_mask
 from recsys.data.readers import RawTable, input_files, read_raw
 from recsys.data.vocabulary import Vocabulary
-from recsys.errors import InputError
+from recsys.errors import InputError, ParameterError
 
 TRUE = {"true", "1", "yes", "y", "t"}
 FALSE = {"false", "0", "no", "n", "f", ""}
+MAX_SHOWN = 100  # characters of an unknown category quoted back (and compared for close matches)
+MAX_LISTED = 12  # top categories listed when an unknown one has no close match
 
 
 @dataclass
@@ -27,10 +31,15 @@ class Catalogue:
     table: pa.Table
     given: frozenset[str] = frozenset()  # the columns the file had (e.g. whether stock is known)
 
+    @cached_property
+    def categories(self) -> Categories:
+        """The items' category paths, numbered (computed once per catalogue)."""
+        return Categories.from_paths(self.table.column("category").to_numpy(zero_copy_only=False))
+
     @property
-    def categories(self) -> np.ndarray:
-        """Per item, the full category path ('' when unknown), as a numpy object array."""
-        return self.table.column("category").to_numpy(zero_copy_only=False)
+    def has_categories(self) -> bool:
+        """Whether the catalogue file had a category column."""
+        return "category" in self.given
 
     @property
     def in_stock(self) -> np.ndarray:
@@ -44,6 +53,66 @@ class Catalogue:
         for name in table.column_names[1:]:
             columns[name] = table.column(name)
         return Catalogue(fill_missing(pa.table(columns)), self.given)
+
+
+@dataclass(frozen=True, eq=False)
+class Categories:
+    """The catalogue's category paths, numbered once: `names` the distinct paths (sorted; '' is no
+    category), `codes` per item the number of its path. A category given in a request or a command
+    is a path or a prefix of one: 'shoes' covers 'shoes' and 'shoes/running', not 'shoestring'."""
+
+    names: np.ndarray
+    codes: np.ndarray
+
+    @classmethod
+    def from_paths(cls, paths: np.ndarray) -> Categories:
+        names, codes = np.unique(np.asarray(paths, dtype=str), return_inverse=True)
+        return cls(names.astype(object), codes.astype(np.int64).reshape(-1))
+
+    @property
+    def paths(self) -> np.ndarray:
+        """Per item, its full category path ('' when unknown), an object array."""
+        return self.names[self.codes]
+
+    @property
+    def known_codes(self) -> np.ndarray:
+        """Per item, the number of its path, -1 for items without a category."""
+        return np.where(self.names[self.codes] == "", -1, self.codes)
+
+    def path(self, item: int) -> str:
+        return str(self.names[self.codes[item]])
+
+    def mask(self, category: str) -> np.ndarray:
+        """Per item, whether it is in `category` or below it."""
+        names = self.names.astype(str)
+        hits = (names == category) | np.char.startswith(names, category + "/")
+        return hits[self.codes]
+
+    @cached_property
+    def known(self) -> frozenset[str]:
+        """Every category that selects items: each path and each of its prefixes."""
+        found: set[str] = set()
+        for name in self.names.tolist():
+            parts = name.split("/")
+            found.update("/".join(parts[:i]) for i in range(1, len(parts) + 1))
+        found.discard("")
+        return frozenset(found)
+
+    def close_matches(self, category: str, n: int = 3) -> list[str]:
+        """The known categories most like `category` (difflib), best first."""
+        return difflib.get_close_matches(category, sorted(self.known), n=n)
+
+    def check(self, category: str, parameter: str = "category") -> None:
+        """A ParameterError naming `parameter` unless some item is in `category`."""
+        if category in self.known:
+            return
+        shown = repr(category[:MAX_SHOWN])
+        if not self.known:
+            raise ParameterError(parameter, f"unknown category {shown}: the catalogue has none")
+        close = self.close_matches(category[:MAX_SHOWN])
+        hint = "close matches: " + ", ".join(close) if close else "known: " + ", ".join(
+            sorted(name for name in self.known if "/" not in name)[:MAX_LISTED])
+        raise ParameterError(parameter, f"unknown category {shown}; {hint}")
 
 
 def load_catalogue(path: str | Path) -> Catalogue:

@@ -201,10 +201,8 @@ def item_facts(train: Events, matrix: sp.csr_matrix, catalogue: Catalogue | None
     categories = prices = None
     if catalogue is not None:
         aligned = catalogue.aligned(train.items)
-        names = aligned.categories.astype(str)
-        if "category" in catalogue.given and (names != "").any():
-            _, codes = np.unique(names, return_inverse=True)
-            categories = np.where(names == "", -1, codes)
+        if aligned.has_categories and aligned.categories.known:
+            categories = aligned.categories.known_codes
         if "price" in catalogue.given:
             prices = aligned.table.column("price").to_numpy(zero_copy_only=False).astype(float)
     if prices is None and "price" in train.extra.column_names:

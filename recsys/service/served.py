@@ -32,14 +32,11 @@ class ServedBundle:
         plain_arrays(bundle)
         catalogue = bundle.catalogue
         given = catalogue.given if catalogue is not None else frozenset()
-        self.categories = catalogue.categories if "category" in given else None
+        self.category_index = bundle.categories
+        # per item its category path; None when the catalogue has no categories
+        self.categories = self.category_index.paths if "category" in given else None
         self.stock = catalogue.in_stock if "in_stock" in given else None
         self.repeatable = repeatable_items(bundle) if REPEAT_COLUMN in given else None
-        self._names, self._codes = (
-            np.unique(self.categories.astype(str), return_inverse=True)
-            if self.categories is not None
-            else (np.empty(0, str), np.empty(0, np.int64))
-        )
         self._masks: dict[tuple[str | None, bool], np.ndarray | None] = {}
         self.cache: dict[object, np.ndarray] = {}  # per-bundle derived arrays (popularity order)
         self._memo: dict[Hashable, Any] = {}
@@ -101,21 +98,19 @@ class ServedBundle:
         return mask
 
     def in_category(self, category: str) -> np.ndarray:
-        """Items in `category` or below it (a path prefix); none when the catalogue has none."""
-        if self.categories is None:
-            return np.zeros(self.n_items, bool)
-        names = self._names
-        hits = np.flatnonzero((names == category) | np.char.startswith(names, category + "/"))
-        return np.isin(self._codes, hits)
+        """Items in `category` or below it (a path prefix); a ParameterError naming `category`,
+        with close matches, when no item is in it."""
+        self.category_index.check(category)
+        return self.category_index.mask(category)
 
     @property
     def item_category_codes(self) -> np.ndarray:
         """Per item, the number of its category (full path) among the catalogue's categories."""
-        return self._codes
+        return self.category_index.codes
 
     def category_codes(self, items: np.ndarray) -> np.ndarray:
         """The distinct category numbers of `items`."""
-        return np.unique(self._codes[items])
+        return np.unique(self.category_index.codes[items])
 
     def norms(self, model: VectorModel) -> np.ndarray:
         """Lengths of the model's item vectors (for cosine of a few items), once per bundle."""
@@ -126,7 +121,7 @@ class ServedBundle:
         return self.cache[key]
 
     def category_of(self, item: int) -> str:
-        return "" if self.categories is None else str(self.categories[item])
+        return self.category_index.path(item)
 
     def item_numbers(self, item_ids: Iterable[str]) -> np.ndarray:
         """Numbers of the known ids among `item_ids` (unknown ones are dropped)."""

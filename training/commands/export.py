@@ -52,6 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=3,
         help="at most this many items of one category (0: no cap; default 3)",
     )
+    parser.add_argument("--category", help="only items in this category or below it (e.g. pets)")
     parser.add_argument("--model", help="model of the bundle (default: its first personal one)")
     parser.add_argument("--chunk", type=int, default=4096, help="customers per batch")
     parser.add_argument("--config", help="TOML config ([events.weights], [segments])")
@@ -65,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         per_category=args.per_category,
         campaigns=args.campaigns,
         chunk=args.chunk,
+        category=args.category,
     )
     rules.check()
     config = load_config(args.config)
