@@ -16,7 +16,8 @@ from recsys.config import config_from_dict
 from recsys.data import load_events
 from recsys.models.vector import VectorModel
 from recsys.service import Query, ServedBundle, cross_sell, for_user, popular, session, similar
-from recsys.service.rerank import category_cap, mmr
+from recsys.service import picks as picks_module
+from recsys.service.rerank import category_cap, mmr, pool_size, unit_scale
 from training.pipeline import train
 
 
@@ -187,6 +188,38 @@ def test_mmr_without_diversity_keeps_score_order_and_category_cap_by_hand() -> N
     assert mmr(scores, rng.random((8, 4)), 5, 0.0).tolist() == [0, 1, 2, 3, 4]
     categories = np.array(["a", "a", "a", "b", "a", "c"])
     assert category_cap(categories, 4, 0.5).tolist() == [0, 1, 3, 5]
+
+
+def test_one_min_max_scaling_for_mmr_and_the_blend() -> None:
+    scores = np.array([3.0, 1.0, 2.0], np.float32)
+    assert unit_scale(scores).tolist() == [1.0, 0.0, 0.5]
+    assert unit_scale(np.full(3, 7.0, np.float32)).tolist() == [1.0] * 3
+    assert len(unit_scale(np.empty(0, np.float32))) == 0
+
+
+def test_each_request_path_computes_its_pool_once(
+    served: ServedBundle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[int, float]] = []
+
+    def counted(n: int, diversity: float) -> int:
+        calls.append((n, diversity))
+        return pool_size(n, diversity)
+
+    monkeypatch.setattr(picks_module, "pool_size", counted)
+    items = served.bundle.items
+    query = Query(n=5, diversity=0.4, exclude=(items[7],))
+    paths = {  # cross-sell without a complements model goes on to similar items
+        "user": lambda: picks_module.user_picks(served, served.bundle.users[2], query, None),
+        "similar": lambda: picks_module.similar_picks(served, items[0], query, None),
+        "cross-sell": lambda: picks_module.cross_sell_picks(served, [items[0]], query, None),
+        "session": lambda: session(served, [items[3]], query),
+    }
+    for name, path in paths.items():
+        calls.clear()
+        found = path()
+        assert calls == [(5, 0.4)], name
+        assert len(found.ranked) == 5 and 7 not in found.ranked.ids.tolist(), name
 
 
 def test_similar_items_and_cross_sell_without_a_complements_model(served: ServedBundle) -> None:

@@ -49,11 +49,7 @@ def user_picks(
     name = model_name or served.default_model
     user = None if forgotten else served.bundle.users.index(user_id)
     fresh_items, fresh_weights, fresh_bought = encode_fresh(served, () if forgotten else fresh)
-    excluded = np.concatenate(
-        [served.purchased(user), fresh_bought, served.item_numbers(query.exclude)]
-    )
-    allowed = served.allowed(query)
-    wanted = pool_size(query.n, query.diversity)
+    allowed, excluded, wanted = request_scope(served, query, served.purchased(user), fresh_bought)
     found = personal_ranked(
         served, name, user, (fresh_items, fresh_weights), allowed, excluded, wanted
     )
@@ -78,15 +74,11 @@ def similar_picks(
 ) -> Picks:
     name = model_name or served.default_model
     item = served.bundle.items.index(item_id)
-    excluded = np.concatenate(
-        [served.item_numbers(query.exclude), [item] if item is not None else []]
-    )
-    excluded = excluded.astype(np.int64)
-    allowed = served.allowed(query)
+    allowed, excluded, wanted = request_scope(served, query, [item] if item is not None else [])
     if item is None or name not in served.bundle.models:
         ranked, label = fallback(served, allowed, excluded, query.n)
         return Picks(ranked, label, "popular")
-    ranked = similar_ranked(served, name, np.array([item]), allowed, excluded, query)
+    ranked = similar_ranked(served, name, np.array([item]), allowed, excluded, wanted)
     return finish(served, ranked, served.label(name), query, name, allowed, excluded, [item])
 
 
@@ -104,13 +96,11 @@ def cross_sell_picks(
     served: ServedBundle, item_ids: Sequence[str], query: Query, model_name: str | None
 ) -> Picks:
     basket = np.unique(served.item_numbers(item_ids))
-    excluded = np.concatenate([basket, served.item_numbers(query.exclude)]).astype(np.int64)
-    allowed = served.allowed(query)
+    allowed, excluded, wanted = request_scope(served, query, basket)
     if not len(basket):
         ranked, label = fallback(served, allowed, excluded, query.n)
         return Picks(ranked, label, "popular")
     name = complements_model(served, model_name)
-    wanted = pool_size(query.n, query.diversity)
     if name is not None:
         model = served.bundle.models[name]
         basket_row = row_of(basket, served.n_items)
@@ -122,7 +112,7 @@ def cross_sell_picks(
     if not isinstance(served.bundle.models.get(name), VectorModel):
         ranked, label = fallback(served, allowed, excluded, query.n, basket)
         return Picks(ranked, label, "popular")
-    ranked = similar_ranked(served, name, basket, allowed, excluded, query)
+    ranked = similar_ranked(served, name, basket, allowed, excluded, wanted)
     label = f"{SIMILAR_FALLBACK}:{served.label(name)}"
     picks = finish(served, ranked, label, query, name, allowed, excluded, basket)
     picks.fallback = picks.fallback or "similar_items"
@@ -133,9 +123,7 @@ def session(served: ServedBundle, item_ids: Sequence[str], query: Query) -> Pick
     """Picks for an anonymous visitor from the items seen this session (oldest first), through
     recsys.session, then the usual filters and refill."""
     seen = served.item_numbers(item_ids)
-    excluded = served.item_numbers(query.exclude)
-    allowed = served.allowed(query)
-    wanted = pool_size(query.n, query.diversity)
+    allowed, excluded, wanted = request_scope(served, query)
     if not len(seen):
         ranked, label = fallback(served, allowed, excluded, query.n)
         return Picks(ranked, label, "popular")
@@ -150,14 +138,24 @@ def session(served: ServedBundle, item_ids: Sequence[str], query: Query) -> Pick
     return picks
 
 
+def request_scope(
+    served: ServedBundle, query: Query, *excluded: Sequence[int] | np.ndarray
+) -> tuple[np.ndarray | None, np.ndarray, int]:
+    """What a request may show and how many items it needs, once per request: the mask of the
+    items its filters let through (None: all), the item numbers it never shows (`excluded` and
+    the request's own exclusions) and the pool to rank before the final cut (pool_size)."""
+    never = np.concatenate([served.item_numbers(query.exclude), *excluded]).astype(np.int64)
+    return served.allowed(query), never, pool_size(query.n, query.diversity)
+
+
 def n_blocked(allowed: np.ndarray | None, n_items: int) -> int:
     """How many items a filter hides: over-fetch by as many, capped, when a model cannot filter."""
     return 0 if allowed is None else min(n_items - int(allowed.sum()), 2_000)
 
 
 def popular(served: ServedBundle, query: Query, trending: bool = False) -> Picks:
-    excluded = served.item_numbers(query.exclude)
-    ranked = popular_ranked(served, served.allowed(query), excluded, query.n, trending)
+    allowed, excluded, _ = request_scope(served, query)
+    ranked = popular_ranked(served, allowed, excluded, query.n, trending)
     return Picks(ranked, served.label("trending" if trending else "popular"))
 
 
@@ -167,12 +165,11 @@ def similar_ranked(
     items: np.ndarray,
     allowed: np.ndarray | None,
     excluded: np.ndarray,
-    query: Query,
+    wanted: int,
 ) -> Ranked:
-    """Cosine neighbours of the mean of `items`' unit vectors (any model: its similar_items for a
-    single item without vectors). Reasons name the closest of `items`."""
+    """The best `wanted` cosine neighbours of the mean of `items`' unit vectors (any model: its
+    similar_items for a single item without vectors). Reasons name the closest of `items`."""
     model = served.bundle.models[name]
-    wanted = pool_size(query.n, query.diversity)
     if not isinstance(model, VectorModel):
         ids, scores = model.similar_items(items[:1], wanted + len(excluded))
         reason = f"similar_to:{served.item_names[int(items[0])]}"
