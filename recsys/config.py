@@ -72,6 +72,7 @@ class ServerConfig:
     similar_candidates: int = 100  # per item, its most similar items precomputed (0: off)
     watch_seconds: float = 2.0
     experiments_refresh_seconds: float = 2.0
+    catalogue_refresh_seconds: float = 2.0  # item changes (POST /v1/items) reach every worker
     record_served: str = "experiments"  # responses kept for attribution: experiments | all
 
     def check(self, key: str) -> None:
@@ -81,6 +82,7 @@ class ServerConfig:
         between(f"{key}.similar_candidates", self.similar_candidates, 0, 10_000)
         at_least(f"{key}.watch_seconds", self.watch_seconds, 0)
         at_least(f"{key}.experiments_refresh_seconds", self.experiments_refresh_seconds, 0.1)
+        at_least(f"{key}.catalogue_refresh_seconds", self.catalogue_refresh_seconds, 0.1)
         one_of(f"{key}.record_served", self.record_served, RECORD_SERVED)
 
 

@@ -20,10 +20,12 @@ from flask import Flask
 from recsys.errors import BundleError
 from recsys.eventstore import open_store
 from recsys.experiments import Experiments
-from serving import events_api, experiments_api, ops, picks_api
+from recsys.service.live import LiveItems
+from serving import events_api, experiments_api, items_api, ops, picks_api
 from serving.activity import ActivityMap
 from serving.http import register_errors
 from serving.jsonio import OrjsonProvider
+from serving.live_catalogue import LiveCatalogue
 from serving.live_experiments import LiveExperiments
 from serving.observe import Metrics, WorkerStatus, register_observers, setup_access_log
 from serving.resources import Resources, bundle_swapped, check_experiments
@@ -47,7 +49,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     metrics.add_collector(WorkerStatus(settings.models_dir))
     store = open_store(settings.database_url)
     experiments = Experiments.from_config(settings.config.experiments)
-    holder = BundleHolder(settings.models_dir, lambda old, new: bundle_swapped(app, old, new))
+    live_items = LiveItems()
+    holder = BundleHolder(
+        settings.models_dir, lambda old, new: bundle_swapped(app, old, new), live_items
+    )
     check_experiments(experiments, holder)  # loads the versions variants pin
     watcher = Watcher(holder, server.watch_seconds if settings.watch else 0)
     served_log = ServedLog(store, settings.served_log, metrics.served_dropped.inc)
@@ -56,11 +61,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         lambda current: setattr(app.extensions["recsys"], "experiments", current),
         lambda experiment: check_experiments(Experiments([experiment]), holder),
     )  # fmt: skip
+    catalogue = LiveCatalogue(store, server.catalogue_refresh_seconds, live_items, holder.loaded)
 
     def start_threads() -> None:
         served_log.start()
         watcher.start()
         live.start()
+        catalogue.start()
         threading.Thread(target=warm, name="recsys-warm", daemon=True).start()
 
     def warm() -> None:  # a forked worker maps in the pages its requests will touch
@@ -71,10 +78,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     activity = ActivityMap.for_store(settings.database_url, store)
     app.extensions["recsys"] = Resources(
         settings, holder, store, experiments, metrics, served_log, ProcessLocal(start_threads),
-        activity,
+        activity, catalogue,
     )  # fmt: skip
     app.extensions["recsys.experiments"] = live
     live.refresh()
+    catalogue.refresh()
     try:
         holder.reload()
     except BundleError as exc:
@@ -83,6 +91,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     register_errors(app)
     register_observers(app, metrics, server.cors_origins)
-    for blueprint in (picks_api.bp, events_api.bp, ops.bp, experiments_api.bp):
+    for blueprint in (picks_api.bp, events_api.bp, ops.bp, experiments_api.bp, items_api.bp):
         app.register_blueprint(blueprint)
     return app

@@ -19,6 +19,7 @@ from recsys.eventstore import EventStore
 from recsys.experiments import Assignment, Experiments
 from recsys.service import Picks, ServedBundle
 from serving.activity import ActivityMap
+from serving.live_catalogue import LiveCatalogue
 from serving.observe import Metrics
 from serving.settings import Settings
 from serving.state import BundleHolder, ProcessLocal, ServedLog
@@ -46,6 +47,7 @@ class Resources:
     served_log: ServedLog
     threads: ProcessLocal
     activity: ActivityMap | None = None
+    catalogue: LiveCatalogue | None = None
 
 
 def check_experiments(experiments: Experiments, holder: BundleHolder) -> None:

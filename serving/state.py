@@ -17,6 +17,7 @@ from recsys.bundle import Bundle
 from recsys.errors import BundleError, NoModelError
 from recsys.eventstore import EventStore, StoreError
 from recsys.service import ServedBundle
+from recsys.service.live import LiveItems
 from recsys.store import CURRENT, current_version, list_versions, version_folder
 
 log = logging.getLogger("recsys.server")
@@ -27,12 +28,17 @@ class BundleHolder:
     before replacing the reference, so a request that took the old one finishes on it, new ones get
     the new, and a damaged bundle never replaces a good one. Versions pinned by experiment
     variants are held beside it for the process's life, whatever CURRENT does; one object per
-    version (CURRENT moving onto a pinned version reuses it)."""
+    version (CURRENT moving onto a pinned version reuses it). Every bundle serves under `live`,
+    the process's live catalogue."""
 
     def __init__(
-        self, models_dir: Path, on_swap: Callable[[str | None, ServedBundle], None]
+        self,
+        models_dir: Path,
+        on_swap: Callable[[str | None, ServedBundle], None],
+        live: LiveItems | None = None,
     ) -> None:
         self.models_dir = models_dir
+        self.live = live or LiveItems()
         self._served: ServedBundle | None = None
         self._reload_lock = threading.Lock()
         self._on_swap = on_swap
@@ -47,12 +53,19 @@ class BundleHolder:
             raise NoModelError("no model bundle is loaded yet")
         return served
 
+    def loaded(self) -> list[ServedBundle]:
+        """The serving bundle and the pinned ones, each once."""
+        bundles = [self._served, *self.pinned.values()]
+        return list({id(b): b for b in bundles if b is not None}.values())
+
     def warm(self) -> None:
         """Maps the serving and pinned bundles' arrays into this process (a forked worker's first
         use)."""
-        bundles = [self._served, *self.pinned.values()]
-        for served in {id(b): b for b in bundles if b is not None}.values():
+        for served in self.loaded():
             served.warm()
+
+    def _load(self, folder: Path) -> ServedBundle:
+        return ServedBundle(Bundle.load(folder), self.live)
 
     def pin(self, version: str) -> ServedBundle:
         """The bundle `version` of the models folder, loaded and verified once, then kept (an
@@ -69,7 +82,7 @@ class BundleHolder:
             served = self._served
             if served is None or served.version != version:
                 try:
-                    served = ServedBundle(Bundle.load(version_folder(self.models_dir, version)))
+                    served = self._load(version_folder(self.models_dir, version))
                 except BundleError as exc:
                     self.refused[version] = str(exc)
                     raise
@@ -95,7 +108,7 @@ class BundleHolder:
             if wanted is not None and wanted == previous:
                 return previous, previous
             try:
-                served = self.pinned.get(wanted or "") or ServedBundle(Bundle.load(self.models_dir))
+                served = self.pinned.get(wanted or "") or self._load(self.models_dir)
                 served.warm()
             except BundleError as exc:
                 if wanted:
@@ -114,7 +127,7 @@ class BundleHolder:
             if entry["version"] != refused:
                 try:
                     pinned = self.pinned.get(entry["version"])
-                    return pinned or ServedBundle(Bundle.load(self.models_dir / entry["version"]))
+                    return pinned or self._load(self.models_dir / entry["version"])
                 except BundleError:
                     continue
         return None

@@ -37,7 +37,13 @@ from recsys.data import (
     purchases_matrix,
 )
 from recsys.errors import BundleError
-from recsys.eventstore.training import load_training_events
+from recsys.eventstore.training import (
+    forgetting_store_url,
+    load_training_events,
+    stored_item_changes,
+    with_item_changes,
+    written_at,
+)
 from recsys.index import VectorIndex
 from recsys.membership import SegmentMembership
 from recsys.models import Recommender, fit
@@ -113,6 +119,8 @@ def train(
         weights = tuple(config.events.weights)
         events = load_training_events(events_path, events_db, weights, on_error, say)
         catalogue = load_catalogue(catalogue_path) if catalogue_path else None
+        changes = stored_item_changes(events_db or forgetting_store_url())
+        catalogue = with_item_changes(catalogue, written_at(catalogue_path), changes)
     report.events, report.skipped = len(events), dict(events.skipped)
     for reason, count in events.skipped.items():
         say(f"skipped {count:,} rows: {reason}")

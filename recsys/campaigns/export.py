@@ -63,7 +63,12 @@ class Picker:
     """The campaign picks of any slice of an audience, computed for the whole slice at once."""
 
     def __init__(
-        self, bundle: Bundle, audience: Audience, rules: ExportRules, model: str | None = None
+        self,
+        bundle: Bundle,
+        audience: Audience,
+        rules: ExportRules,
+        model: str | None = None,
+        allowed: np.ndarray | None = None,
     ) -> None:
         self.bundle, self.audience, self.rules = bundle, audience, rules
         self.model_name, self.model = choose_model(bundle, model)
@@ -71,7 +76,7 @@ class Picker:
             (m for m in bundle.models.values() if isinstance(m, Complements)), None
         )
         self.reasons = Reasons(FIXED_REASONS, bundle.items)
-        self.items = item_rules(bundle, rules)
+        self.items = item_rules(bundle, rules, allowed)
         history = np.diff(bundle.interactions.indptr) > 0
         self.known = (audience.rows >= 0) & history[np.maximum(audience.rows, 0)]
         self.trending = self.trending_table()
@@ -179,11 +184,13 @@ def export_picks(
     rules: ExportRules,
     model: str | None = None,
     track: Track | None = None,
+    allowed: np.ndarray | None = None,
 ) -> ExportReport:
-    """Writes the picks of every customer of `audience` to `out` (format by extension)."""
+    """Writes the picks of every customer of `audience` to `out` (format by extension); only
+    `allowed` items (a mask over item numbers, e.g. available ones; None: those in stock)."""
     rules.check()
     started = time.perf_counter()
-    picker = Picker(bundle, audience, rules, model)
+    picker = Picker(bundle, audience, rules, model, allowed)
     report = ExportReport(customers=len(audience))
     starts: Iterable[int] = range(0, len(audience), rules.chunk)
     if track is not None:
@@ -213,11 +220,14 @@ def choose_model(bundle: Bundle, name: str | None) -> tuple[str, Recommender]:
     return ranked[0]
 
 
-def item_rules(bundle: Bundle, rules: ExportRules) -> ItemRules:
+def item_rules(bundle: Bundle, rules: ExportRules, allowed: np.ndarray | None = None) -> ItemRules:
+    """The items allowed (given, else those in stock), in `rules.category`, and the category
+    cap."""
     n_items, catalogue, categories = len(bundle.items), bundle.catalogue, bundle.categories
-    allowed = np.ones(n_items, bool)
-    if catalogue is not None and "in_stock" in catalogue.given:
-        allowed = catalogue.in_stock
+    if allowed is None:
+        allowed = np.ones(n_items, bool)
+        if catalogue is not None and "in_stock" in catalogue.given:
+            allowed = catalogue.in_stock
     if rules.category is not None:
         categories.check(rules.category, "--category")
         allowed = allowed & categories.mask(rules.category)

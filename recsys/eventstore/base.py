@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from recsys.data.incoming import IncomingEvent
 from recsys.eventstore.definitions import ExperimentDefinitions
+from recsys.eventstore.items import ItemChanges
 from recsys.eventstore.schema import (
     EVENT_COLUMNS,
     EVENTS_SCHEMA,
@@ -39,9 +40,9 @@ from recsys.eventstore.schema import (
 from recsys.eventstore.served import ServedResponses
 
 
-class EventStore(ExperimentDefinitions, ServedResponses):
-    """Incoming events, served responses (for A/B attribution), forgotten customers and
-    experiments defined at run time."""
+class EventStore(ExperimentDefinitions, ServedResponses, ItemChanges):
+    """Incoming events, served responses (for A/B attribution), forgotten customers, and
+    experiments and item changes made at run time."""
 
     id_column: ClassVar[str]  # the SQL of an auto-numbered primary key
     begin: ClassVar[str] = "BEGIN"

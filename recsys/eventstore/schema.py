@@ -64,6 +64,12 @@ SCHEMA = (
     "forgotten_at DOUBLE PRECISION NOT NULL)",
     "CREATE TABLE IF NOT EXISTS experiments (id {id}, name TEXT NOT NULL UNIQUE, "
     "definition TEXT NOT NULL, created DOUBLE PRECISION NOT NULL, stopped DOUBLE PRECISION)",
+    "CREATE TABLE IF NOT EXISTS item_changes (item_id TEXT PRIMARY KEY, fields TEXT NOT NULL, "
+    "times TEXT NOT NULL, seq BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS item_changes_seq ON item_changes (seq)",
+    "CREATE TABLE IF NOT EXISTS catalogue_mark (id INTEGER PRIMARY KEY, changes BIGINT NOT NULL)",
+    "INSERT INTO catalogue_mark (id, changes) SELECT 1, 0 "
+    "WHERE NOT EXISTS (SELECT 1 FROM catalogue_mark)",
 )
 IN_CHUNK = 500  # ids per `IN (...)` query, well under every backend's parameter limit
 FETCH_ROWS = 50_000

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from recsys.data.catalogue import Catalogue, fill_missing
 from recsys.data.events import OPTIONAL_TEXT, REQUIRED, Events, Progress, number, validate
 from recsys.data.readers import RawTable, input_files, read_raw
 from recsys.errors import InputError
 from recsys.eventstore import DEFAULT_URL, EventStore, forgotten_mask, open_store, sqlite_path
+from recsys.eventstore.items import StoredItem
 
 DATABASE_ENV = "RECSYS_DATABASE_URL"
 
@@ -91,3 +94,56 @@ def forgetting_store_url() -> str | None:
 def exists(url: str) -> bool:
     """False only for an SQLite file that is not there (opening it would create an empty one)."""
     return not url.startswith("sqlite:") or sqlite_path(url).is_file()
+
+
+def stored_item_changes(store_url: str | None) -> list[StoredItem]:
+    """Every item change kept in the store at `store_url` (none without a store)."""
+    if store_url is None or not exists(store_url):
+        return []
+    with open_store(store_url) as store:
+        return store.items_changed_since(0)
+
+
+def with_item_changes(
+    catalogue: Catalogue | None, written: float | None, changes: Sequence[StoredItem]
+) -> Catalogue | None:
+    """The catalogue with the stored item changes merged in: a changed field takes the change's
+    value unless the catalogue file (last written at `written`, Unix seconds) is newer and sets
+    that field for the item; items only the changes know are added. A deleted item is kept,
+    hidden, so it stays unrecommended."""
+    if not changes:
+        return catalogue
+    rows = catalogue.table.to_pylist() if catalogue is not None else []
+    given = set(catalogue.given) if catalogue is not None else {"item_id"}
+    position = {row["item_id"]: i for i, row in enumerate(rows)}
+    for item in changes:
+        if item.item_id not in position:
+            position[item.item_id] = len(rows)
+            rows.append({"item_id": item.item_id})
+        row = rows[position[item.item_id]]
+        for name, value in item.fields.items():
+            file_wins = written is not None and written > item.times.get(name, 0.0)
+            if file_wins and name in given and row.get(name) is not None:
+                continue
+            row[name] = value
+        if row.pop("deleted", False):
+            row["hidden"] = True
+        given.update("hidden" if name == "deleted" else name for name in item.fields)
+    names = list(dict.fromkeys(name for row in rows for name in row))
+    table = pa.table({name: column([row.get(name) for row in rows]) for name in names})
+    return Catalogue(fill_missing(table), frozenset(given))
+
+
+def column(values: list[Any]) -> pa.Array:
+    """An arrow column of `values`; text when their types mix (a property's file and API values)."""
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([None if v is None else str(v) for v in values], pa.string())
+
+
+def written_at(path: str | Path | None) -> float | None:
+    """When the catalogue file (or the newest file of a folder) was last written."""
+    if path is None:
+        return None
+    return max(file.stat().st_mtime for file in input_files(path))

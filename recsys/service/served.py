@@ -1,8 +1,10 @@
 """A loaded bundle plus what every request needs from it, computed once per bundle: category and
-stock masks, the default personalised model, purchase exclusions."""
+availability masks (under the live catalogue's changes), the default personalised model, purchase
+exclusions."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any, TypeVar
 
@@ -11,6 +13,7 @@ import numpy as np
 from recsys.bundle import Bundle
 from recsys.models.base import FoldIn
 from recsys.models.vector import VectorModel
+from recsys.service.live import LiveItems, LiveState, both, live_state
 from recsys.service.query import Query
 
 T = TypeVar("T")
@@ -23,9 +26,10 @@ MAPPED_ARRAYS = ("user_factors", "item_factors", "candidates", "candidate_rows",
 
 
 class ServedBundle:
-    """Read-only after construction (apart from a bounded cache), so threads share it freely."""
+    """Read-only after construction (apart from bounded caches and the live state, replaced whole),
+    so threads share it freely. `live` is the process's live catalogue (none: the bundle's)."""
 
-    def __init__(self, bundle: Bundle) -> None:
+    def __init__(self, bundle: Bundle, live: LiveItems | None = None) -> None:
         self.bundle = bundle
         self.n_items = len(bundle.items)
         self.item_names: list[str] = bundle.items.arrow.to_pylist()  # numbers -> ids, fast
@@ -37,13 +41,28 @@ class ServedBundle:
         self.categories = self.category_index.paths if "category" in given else None
         self.stock = catalogue.in_stock if "in_stock" in given else None
         self.repeatable = repeatable_items(bundle) if REPEAT_COLUMN in given else None
-        self._masks: dict[tuple[str | None, bool], np.ndarray | None] = {}
+        self._masks: dict[tuple[str | None, bool, int], np.ndarray | None] = {}
         self.cache: dict[object, np.ndarray] = {}  # per-bundle derived arrays (popularity order)
         self._memo: dict[Hashable, Any] = {}
         self.default_model = default_model(bundle)
         weights = bundle.manifest.get("config", {}).get("events", {})
         self.event_weights: dict[str, float] = dict(weights.get("weights", {}))
         self.damped = weights.get("damping", "log1p") == "log1p"
+        self.live_items = live or LiveItems()
+        self.state = live_state(catalogue, bundle.items, self.live_items.overlay)
+
+    def follow(self) -> LiveState:
+        """The availability under the live catalogue's current overlay (rebuilt when the overlay
+        moved or an `available_until` passed; the refresher calls this off the request path).
+        Masks and remembered answers of an older state are never used again."""
+        state = self.state
+        overlay = self.live_items.overlay
+        if overlay is state.overlay and time.time() < state.expires:
+            return state
+        state = live_state(self.bundle.catalogue, self.bundle.items, overlay)
+        self._masks, self._memo = {}, {}
+        self.state = state
+        return state
 
     @property
     def version(self) -> str:
@@ -69,33 +88,36 @@ class ServedBundle:
 
     def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
         """compute(), remembered under `key` for this bundle's life (bounded: cleared when full).
-        Only for answers that depend on nothing but the key and the bundle."""
-        found = self._memo.get(key, MISSING)
+        Only for answers that depend on nothing but the key, the bundle and its live state."""
+        key = (key, self.follow().epoch)
+        memo = self._memo
+        found = memo.get(key, MISSING)
         if found is MISSING:  # None is a valid answer (e.g. "no complements model"): kept too
             found = compute()
-            if len(self._memo) >= MEMO_SIZE:
-                self._memo.clear()
-            self._memo[key] = found
+            if len(memo) >= MEMO_SIZE:
+                memo.clear()
+            memo[key] = found
         return found
 
     def allowed(self, query: Query) -> np.ndarray | None:
-        """Boolean mask of the items the query's category and stock filters let through (None: all
-        of them)."""
-        in_stock = self.stock is not None and query.in_stock is not False
-        key = (query.category, in_stock)
-        if key not in self._masks:
-            if len(self._masks) >= MASK_CACHE:
-                self._masks.clear()
-            self._masks[key] = self._build_mask(query.category, in_stock)
-        return self._masks[key]
+        """Boolean mask of the items the query's category and stock filters let through, never an
+        unavailable (hidden, deleted, expired) one; None: all of them. `in_stock=false` lets
+        out-of-stock items through."""
+        state = self.follow()
+        in_stock = query.in_stock is not False
+        key = (query.category, in_stock, state.epoch)
+        masks = self._masks
+        if key not in masks:
+            if len(masks) >= MASK_CACHE:
+                masks.clear()
+            masks[key] = self._build_mask(query.category, in_stock, state)
+        return masks[key]
 
-    def _build_mask(self, category: str | None, in_stock: bool) -> np.ndarray | None:
-        mask = None
-        if category is not None:
-            mask = self.in_category(category)
-        if in_stock and self.stock is not None:
-            mask = self.stock if mask is None else mask & self.stock
-        return mask
+    def _build_mask(
+        self, category: str | None, in_stock: bool, state: LiveState
+    ) -> np.ndarray | None:
+        mask = self.in_category(category) if category is not None else None
+        return both(mask, state.available if in_stock else state.visible)
 
     def in_category(self, category: str) -> np.ndarray:
         """Items in `category` or below it (a path prefix); a ParameterError naming `category`,

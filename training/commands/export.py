@@ -21,6 +21,8 @@ from recsys.campaigns.tables import output_format
 from recsys.config import load_config
 from recsys.data import load_events
 from recsys.errors import InputError
+from recsys.eventstore.training import exists, forgetting_store_url, stored_item_changes
+from recsys.service.live import ItemOverlay, live_state
 from training.commands.common import progress, status
 
 
@@ -56,6 +58,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="model of the bundle (default: its first personal one)")
     parser.add_argument("--chunk", type=int, default=4096, help="customers per batch")
     parser.add_argument("--config", help="TOML config ([events.weights], [segments])")
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        help="event store whose item changes (POST /v1/items: stock, hidden, ...) apply "
+        "(default: $RECSYS_DATABASE_URL, else ./recsys.db when it exists)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -91,7 +99,12 @@ def run(args: argparse.Namespace) -> int:
     audience = build_audience(
         bundle, ids, rules.recent_days, thresholds.cart_days, events, segments, history
     )
-    report = export_picks(bundle, audience, args.out, rules, args.model, progress)
+    if args.db is not None and not exists(args.db):
+        raise InputError("--db", f"no such event store file: {args.db}")
+    changes = stored_item_changes(args.db or forgetting_store_url())
+    overlay = ItemOverlay().updated(changes)
+    available = live_state(bundle.catalogue, bundle.items, overlay).available
+    report = export_picks(bundle, audience, args.out, rules, args.model, progress, available)
     print(
         f"wrote {report.rows:,} picks for {report.customers:,} customers to {args.out} "
         f"in {report.seconds:.1f}s ({report.short:,} got fewer than {rules.n})"

@@ -1,0 +1,127 @@
+"""The live catalogue through a real server (gunicorn, 2 workers, loopback): an item changed on one
+worker's request stops being recommended by every worker within the refresh time, on every
+endpoint, after a restart too, and in `recsys export`."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow.csv as pa_csv
+import pytest
+from live_server import Server, running_server
+
+from training.cli import main
+
+KEY = "catalogue-key-0123"
+REFRESH = 0.3
+AUTH = {"X-API-Key": KEY}
+
+
+@pytest.fixture(scope="module")
+def folder(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    found = tmp_path_factory.mktemp("live-catalogue")
+    shutil.copytree(models_dir, found / "models")
+    (found / "recsys.toml").write_text(
+        f'[server]\napi_keys = ["{KEY}"]\ncatalogue_refresh_seconds = {REFRESH}\n'
+    )
+    return found
+
+
+@pytest.fixture(scope="module")
+def server(folder: Path) -> Iterator[Server]:
+    with running_server(folder, folder / "models", folder / "recsys.toml") as found:
+        yield found
+
+
+def recommended(server: Server, rounds: int = 8) -> set[str]:
+    """Every item id any endpoint recommends, asked `rounds` times (both workers answer)."""
+    item, user = server.item, server.user
+    calls: list[tuple[str, str, Any]] = [
+        ("GET", f"/v1/users/{user}/recommendations?n=30", None),
+        ("GET", f"/v1/items/{item}/similar?n=30", None),
+        ("GET", f"/v1/items/{item}/cross-sell?n=30", None),
+        ("POST", "/v1/cross-sell?n=30", {"items": [item]}),
+        ("GET", "/v1/popular?n=30", None),
+        ("GET", "/v1/popular?n=30&window=7d", None),
+        ("POST", "/v1/sessions/recommendations?n=30", {"items": [item]}),
+    ]
+    found: set[str] = set()
+    for _ in range(rounds):
+        for method, path, body in calls:
+            status, answer = server.call(method, path, body)
+            assert status == 200, answer
+            assert len(answer["items"]) == 30, path  # refilled, never short
+            found.update(entry["item_id"] for entry in answer["items"])
+        status, answer = server.call("POST", "/v1/recommendations/batch?n=30",
+                                     {"user_ids": [user, "someone-new"]})  # fmt: skip
+        assert status == 200
+        for result in answer["results"]:
+            assert len(result["items"]) == 30
+            found.update(entry["item_id"] for entry in result["items"])
+    return found
+
+
+def popular_ids(server: Server, n: int) -> list[str]:
+    return [entry["item_id"] for entry in server.call("GET", f"/v1/popular?n={n}")[1]["items"]]
+
+
+def test_changed_items_leave_every_worker_within_the_refresh_time(server: Server) -> None:
+    top = popular_ids(server, 4)
+    before = recommended(server, rounds=1)
+    assert set(top) <= before
+    gone = {top[0]: {"in_stock": False}, top[1]: {"hidden": True},
+            top[2]: {"available_until": time.time() - 5}}  # fmt: skip
+    body = {"items": [{"item_id": item, **change} for item, change in gone.items()]}
+    assert server.call("POST", "/v1/items", body, AUTH)[0] == 200
+    status, answer = server.call("DELETE", f"/v1/items/{top[3]}", headers=AUTH)
+    assert status == 200 and answer["deleted"] is True
+    time.sleep(REFRESH * 3)
+    assert not recommended(server) & set(top)
+    status, view = server.call("GET", f"/v1/items/{top[0]}")
+    assert status == 200 and view["in_stock"] is False and view["available"] is False
+    assert server.call("GET", f"/v1/items/{top[3]}")[1]["deleted"] is True
+    assert server.call("GET", "/v1/popular?n=5&in_stock=false")[1]["items"][0]["item_id"] == top[0]
+    assert server.call("POST", "/v1/items", {"items": [{"item_id": top[3], "hidden": False}]},
+                       AUTH)[0] == 200  # fmt: skip
+    time.sleep(REFRESH * 3)
+    status, view = server.call("GET", f"/v1/items/{top[3]}")
+    assert view["deleted"] is False and view["available"] is True
+
+
+def test_item_changes_need_a_private_key_and_name_the_bad_field(server: Server) -> None:
+    body = {"items": [{"item_id": server.item, "in_stock": False}]}
+    assert server.call("POST", "/v1/items", body)[0] == 401
+    assert server.call("POST", "/v1/items", body, {"X-API-Key": "wrong"})[0] == 403
+    assert server.call("DELETE", f"/v1/items/{server.item}")[0] == 401
+    bad = {"items": [{"item_id": "a", "price": 1}, {"item_id": "b", "price": "cheap"}]}
+    status, answer = server.call("POST", "/v1/items", bad, AUTH)
+    assert status == 400 and answer["error"]["parameter"] == "items[1].price"
+    status, answer = server.call("POST", "/v1/items", {"items": [{"item_id": "a", "x": 1}]}, AUTH)
+    assert status == 400 and answer["error"]["parameter"] == "items[0].x"
+    too_many = {"items": [{"item_id": f"i{i}", "hidden": True} for i in range(1001)]}
+    assert server.call("POST", "/v1/items", too_many, AUTH)[0] == 400
+    assert server.call("GET", "/v1/items/no-such-item")[0] == 404
+    assert server.call("DELETE", "/v1/items/no-such-item", headers=AUTH)[0] == 404
+    status, view = server.call("GET", f"/v1/items/{server.item}")
+    assert status == 200 and view["known_to_model"] is True
+
+
+def test_a_restart_keeps_the_changes_and_export_honours_them(
+    server: Server, folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    top = popular_ids(server, 8)[4:]
+    body = {"items": [{"item_id": item, "in_stock": False} for item in top]}
+    assert server.call("POST", "/v1/items", body, AUTH)[0] == 200
+    with running_server(folder, folder / "models", folder / "recsys.toml") as again:
+        assert not recommended(again, rounds=1) & set(top)
+    out = folder / "picks.csv"
+    export = ["export", "--models", str(folder / "models"), "--out", str(out)]
+    assert main([*export, "--db", server.database_url, "--per-category", "0"]) == 0
+    exported = set(pa_csv.read_csv(out).column("item_id").to_pylist())
+    assert exported and not exported & set(top)
+    assert main([*export, "--db", "sqlite:////nowhere/x.db"]) == 2
+    assert "--db" in capsys.readouterr().err
