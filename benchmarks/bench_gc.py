@@ -33,7 +33,7 @@ def pauses_in_process(models: Path, requests: int, frozen: bool) -> dict[str, An
 
     folder = Path(tempfile.mkdtemp(prefix="bench-gc-"))
     app = create_app({"models_dir": models, "database_url": f"sqlite:///{folder / 'e.db'}",
-                      "watch": False})  # fmt: skip
+                      "watch": False, "config": {"server": {"open": True}}})  # fmt: skip
     app.extensions["recsys"].holder.warm()
     users = Bundle.load(models).users
     client = app.test_client()

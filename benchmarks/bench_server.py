@@ -165,7 +165,9 @@ def main() -> None:
     memory: dict[str, Any] = {}
     load_before = os.getloadavg()  # other work on the machine skews every figure: say how much
     bare = Gunicorn("benchmarks.bench_server:bare_app()", {}, args)
-    env = {"RECSYS_MODELS": str(models),
+    config = folder / "open.toml"  # requests without a key are served (as `make run` does)
+    config.write_text("[server]\nopen = true\n")
+    env = {"RECSYS_MODELS": str(models), "RECSYS_CONFIG": str(config),
            "RECSYS_DATABASE_URL": f"sqlite:///{folder / 'events.db'}"}  # fmt: skip
     server = Gunicorn("serving:create_app()", env, args)
     try:

@@ -64,7 +64,10 @@ RECORD_SERVED = ("experiments", "all")
 
 @dataclass(frozen=True)
 class ServerConfig:
-    api_keys: tuple[str, ...] = ()
+    api_keys: tuple[str, ...] = ()  # private keys: everything
+    public_keys: tuple[str, ...] = ()  # safe in a web page (API.md section 6)
+    open: bool = False  # requests without a key are served (not the private-only endpoints)
+    metrics_private: bool = False  # /metrics only to a private key
     max_body_bytes: int = 1_000_000
     cors_origins: tuple[str, ...] = ()
     candidates: int = 200
@@ -84,6 +87,9 @@ class ServerConfig:
         at_least(f"{key}.experiments_refresh_seconds", self.experiments_refresh_seconds, 0.1)
         at_least(f"{key}.catalogue_refresh_seconds", self.catalogue_refresh_seconds, 0.1)
         one_of(f"{key}.record_served", self.record_served, RECORD_SERVED)
+        for name in ("api_keys", "public_keys"):
+            if any(not k.strip() for k in getattr(self, name)):
+                raise ConfigError(f"{key}.{name}", "holds an empty key")
 
 
 @dataclass(frozen=True)

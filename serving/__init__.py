@@ -4,8 +4,9 @@
     gunicorn -c serving/gunicorn.conf.py "serving:create_app()"   # production
 
 Settings come from defaults, then $RECSYS_CONFIG, then the environment (RECSYS_MODELS,
-RECSYS_DATABASE_URL, RECSYS_API_KEYS), then `test_config`. The server starts without a bundle
-(readyz and the recommendation endpoints answer 503 until one is published).
+RECSYS_DATABASE_URL, RECSYS_API_KEYS, RECSYS_PUBLIC_KEYS, RECSYS_TOKEN_SECRET), then `test_config`.
+The server starts without a bundle (readyz and the recommendation endpoints answer 503 until one
+is published).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from recsys.errors import BundleError
 from recsys.eventstore import open_store
 from recsys.experiments import Experiments
 from recsys.service.live import LiveItems
-from serving import events_api, experiments_api, items_api, ops, picks_api
+from serving import access, events_api, experiments_api, items_api, ops, picks_api
 from serving.activity import ActivityMap
 from serving.http import register_errors
 from serving.jsonio import OrjsonProvider
@@ -91,6 +92,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     register_errors(app)
     register_observers(app, metrics, server.cors_origins)
+    access.register_access(app)
     for blueprint in (picks_api.bp, events_api.bp, ops.bp, experiments_api.bp, items_api.bp):
         app.register_blueprint(blueprint)
     return app

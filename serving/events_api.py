@@ -7,9 +7,10 @@ from typing import Any
 from flask import Blueprint, g
 
 from recsys.data.incoming import MAX_EVENTS, OPTIONAL_IDS, REQUIRED_IDS, parse_events
+from serving.access import PUBLIC, caller, check_event
 from serving.http import body_args, path_id
 from serving.params import ID_PATTERN, OBJECTS, Param, accepts
-from serving.resources import require_api_key, resources
+from serving.resources import resources
 
 bp = Blueprint("events", __name__)
 TEXT = {"type": "string", "minLength": 1, "maxLength": 256, "pattern": ID_PATTERN}
@@ -43,12 +44,17 @@ FORGOTTEN = {
 
 
 @bp.post("/v1/events")
-@accepts(body=(EVENTS,), status=202, response=RECEIVED)
+@accepts(body=(EVENTS,), status=202, response=RECEIVED, access=PUBLIC)  # each event checked
 def post_events() -> tuple[dict[str, Any], int]:
     """Record events (browsing, purchases, impressions, clicks); body {"events": [...]}. A user's
     events change their next personalised picks at once."""
     found = resources()
     events = parse_events(body_args(), found.settings.max_events)
+    if not caller().trusted:
+        holder = found.holder
+        known = holder.served.bundle.users if holder.ready else None  # none loaded: all known
+        for event in events:
+            check_event(event.user_id, event.event_type, known is None or event.user_id in known)
     if found.activity is not None:
         found.activity.mark({event.user_id for event in events})
     stored = found.store.append(events)
@@ -56,11 +62,10 @@ def post_events() -> tuple[dict[str, Any], int]:
 
 
 @bp.delete("/v1/users/<path:user_id>")
-@accepts(response=FORGOTTEN, private=True)
+@accepts(response=FORGOTTEN)
 def forget_user(user_id: str) -> dict[str, Any]:
     """Forget a customer (API key): their events and served picks are deleted, the served model
     treats them as unknown from now on, and training never sees them again."""
-    require_api_key()
     user_id = path_id(user_id, "user_id")
     found = resources()
     if found.activity is not None:

@@ -19,10 +19,11 @@ from recsys.experiments.config import AUDIENCES, MODES, PLACEMENTS, iso
 from recsys.experiments.load import report_from_store
 from recsys.experiments.report import REVENUE_TESTS
 from recsys.experiments.stored import definition_config, parameter_errors, read_definition
+from serving.access import PRIVATE
 from serving.http import body_args, query_args
 from serving.live_experiments import LiveExperiments
 from serving.params import NUMBER, OBJECTS, STRING, STRINGS, TIME, Param, accepts
-from serving.resources import require_api_key, resources
+from serving.resources import resources
 
 bp = Blueprint("experiments", __name__)
 FORMATS = ("json", "html")
@@ -71,7 +72,7 @@ def live_experiments() -> LiveExperiments:
 
 
 @bp.get("/v1/experiments")
-@accepts(response=LISTED)
+@accepts(response=LISTED, access=PRIVATE)
 def list_experiments() -> Response:
     """The experiments, the config file's first: placements, variants with shares, window,
     audience, whether each is live now, and `source` (config, or admin for those defined through
@@ -82,13 +83,12 @@ def list_experiments() -> Response:
 
 
 @bp.post("/admin/experiments")
-@accepts(body=TABLE, status=201, response=DESCRIBED, private=True,
+@accepts(body=TABLE, status=201, response=DESCRIBED,
          errors=((409, "the name is taken"),))  # fmt: skip
 def create_experiment() -> tuple[Response, int]:
     """Define an experiment (API key): the body is one [[experiments]] table as JSON. Every worker
     serves it within server.experiments_refresh_seconds. It never changes: to change it, stop it
     and create another under a new name (names are never reused)."""
-    require_api_key()
     body = body_args()
     experiment = read_definition(body)
     live = live_experiments()
@@ -103,12 +103,11 @@ def create_experiment() -> tuple[Response, int]:
 
 
 @bp.delete("/admin/experiments/<name>")
-@accepts(response=DESCRIBED, private=True,
+@accepts(response=DESCRIBED,
          errors=(*UNKNOWN, (409, "defined in the config file")))  # fmt: skip
 def stop_experiment(name: str) -> dict[str, Any]:
     """Stop an experiment defined through POST /admin/experiments (API key): it ends now, stays
     listed, and its report keeps working. 409 for one of the config file."""
-    require_api_key()
     live = live_experiments()
     if name in live.configured:
         raise Conflict(f"experiment {name!r} is defined in the config file: edit the config file "
@@ -131,7 +130,7 @@ def described(experiment: ExperimentConfig, source: str) -> dict[str, Any]:
 @bp.get("/v1/experiments/<name>/report")
 @accepts(query=(Param("revenue_test", STRING, "the revenue test", choices=REVENUE_TESTS),
                 Param("format", STRING, "json or html", choices=FORMATS)),
-         errors=UNKNOWN)  # fmt: skip
+         errors=UNKNOWN, access=PRIVATE)  # fmt: skip
 def experiment_report(name: str) -> Response:
     """Live results: per variant users, impressions, CTR, add-to-cart rate, conversion, revenue
     per user and AOV with 95% intervals; differences to the control with p-values; the sample

@@ -18,6 +18,7 @@ from recsys.data.incoming import text
 from recsys.errors import BundleError, NoModelError, ParameterError, RecsysError
 from recsys.eventstore import StoreError
 from recsys.service.query import Query
+from serving.access import PARAMETERS
 from serving.jsonio import dumps
 from serving.params import Endpoint, Param, definition_of
 
@@ -60,6 +61,8 @@ def parse_query(args: MultiDict[str, str], params: tuple[Param, ...]) -> dict[st
     """Query parameters, strictly: unknown or repeated ones are refused too."""
     known = {param.name: param for param in params}
     for name in args:
+        if name in PARAMETERS:
+            continue
         if name not in known:
             raise ParameterError(name, f"unknown parameter (known: {', '.join(known) or 'none'})")
         if len(args.getlist(name)) > 1:

@@ -10,9 +10,10 @@ from werkzeug.exceptions import NotFound
 
 from recsys.data.item_changes import FIELDS, MAX_ITEMS, MAX_TEXT, Change, parse_item_changes
 from recsys.service.items import item_view
+from serving.access import PUBLIC
 from serving.http import body_args, path_id
 from serving.params import ID_PATTERN, OBJECTS, Param, accepts
-from serving.resources import require_api_key, resources
+from serving.resources import resources
 
 bp = Blueprint("items", __name__)
 TEXT = {"type": "string", "maxLength": MAX_TEXT}
@@ -71,7 +72,7 @@ class UnknownItem(NotFound):
 
 
 @bp.get("/v1/items/<path:item_id>")
-@accepts(response=SHOWN, errors=UNKNOWN)
+@accepts(response=SHOWN, errors=UNKNOWN, access=PUBLIC)
 def get_item(item_id: str) -> dict[str, Any]:
     """An item as the server knows it now (catalogue + live changes) and whether it is
     available."""
@@ -83,21 +84,19 @@ def get_item(item_id: str) -> dict[str, Any]:
 
 
 @bp.post("/v1/items")
-@accepts(body=(ITEMS,), response=CHANGED, private=True)
+@accepts(body=(ITEMS,), response=CHANGED)
 def post_items() -> dict[str, Any]:
     """Add or change up to 1000 items at once (private key); every worker serves the changes
     within server.catalogue_refresh_seconds, this one at once."""
-    require_api_key()
     changes = parse_item_changes(body_args())
     stored = changed(changes)
     return {"request_id": g.request_id, "received": len(changes), "items": stored}
 
 
 @bp.delete("/v1/items/<path:item_id>")
-@accepts(response=DELETED, errors=UNKNOWN, private=True)
+@accepts(response=DELETED, errors=UNKNOWN)
 def delete_item(item_id: str) -> dict[str, Any]:
     """Stop recommending an item (private key); changing it again brings it back."""
-    require_api_key()
     item_id = path_id(item_id, "item_id")
     if item_view(resources().holder.served, item_id) is None:
         raise UnknownItem()

@@ -226,7 +226,9 @@ def allow_cors(response: Response, origins: tuple[str, ...]) -> None:
         return
     if "*" in origins or origin in origins:
         response.headers["Access-Control-Allow-Origin"] = "*" if "*" in origins else origin
-        response.headers["Access-Control-Allow-Headers"] = "Content-Type, X-API-Key, Authorization"
+        response.headers["Access-Control-Allow-Headers"] = (
+            "Content-Type, X-API-Key, X-User-Token, Authorization"
+        )
         response.headers["Access-Control-Allow-Methods"] = "GET, POST, DELETE, OPTIONS"
         response.headers["Access-Control-Expose-Headers"] = "X-Request-ID"
         response.headers.add("Vary", "Origin")

@@ -11,6 +11,7 @@ from typing import Any
 from flask import Flask
 
 from recsys.data.incoming import MAX_ID_LENGTH
+from serving.access import METRICS, NONE, PERSONAL
 from serving.params import ID_PATTERN, Endpoint, definition_of, ref
 
 PATH_PARAM = re.compile(r"<(?:[a-z]+:)?([A-Za-z_]+)>")
@@ -22,7 +23,8 @@ COMMON_ERRORS = (
 )
 BAD_REQUEST = (400, "bad parameter (named in error.parameter)")
 BODY_ERRORS = ((413, "body too large"), (415, "the body is not application/json"))
-KEY_ERRORS = ((401, "no API key"), (403, "wrong API key"))
+KEY_ERRORS = ((401, "no API key"), (403, "wrong key, a public key where a private one is needed, "
+                                         "or no user token (user_token_required)"))
 STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted"}
 
 
@@ -79,9 +81,20 @@ def operation(endpoint: str, arguments: list[str], definition: Endpoint, doc: st
             schema["required"] = required
         content = {"application/json": {"schema": schema}}
         found["requestBody"] = {"required": True, "content": content}
-    if definition.private:
-        found["security"] = [{"apiKey": []}, {"bearer": []}]
+    found["security"] = security(definition.access)
+    found["x-access"] = definition.access  # none|public|personal|private|admin|metrics (API.md 6)
     return found
+
+
+def security(access: str) -> list[dict[str, list[str]]]:
+    """Who may call an operation (serving/access.py): a key (public or private: see x-access),
+    with the customer's user token for a personal one unless the key is private; none needed."""
+    keyed = [{"apiKey": []}, {"bearer": []}, {"keyQuery": []}]
+    if access in (NONE, METRICS):
+        return []
+    if access == PERSONAL:
+        return [*keyed, {"apiKey": [], "userToken": []}, {"keyQuery": [], "userTokenQuery": []}]
+    return keyed
 
 
 def responses(definition: Endpoint, has_path: bool) -> dict[str, Any]:
@@ -95,7 +108,7 @@ def responses(definition: Endpoint, has_path: bool) -> dict[str, Any]:
         errors.append(BAD_REQUEST)
     if definition.body is not None:
         errors += BODY_ERRORS
-    if definition.private:
+    if definition.access not in (NONE, METRICS):
         errors += KEY_ERRORS
     described = {
         str(status): {"description": text, "content": {"application/json": {"schema": ERROR}}}
@@ -145,5 +158,8 @@ def components() -> dict[str, Any]:
         "securitySchemes": {
             "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
             "bearer": {"type": "http", "scheme": "bearer"},
+            "keyQuery": {"type": "apiKey", "in": "query", "name": "key"},
+            "userToken": {"type": "apiKey", "in": "header", "name": "X-User-Token"},
+            "userTokenQuery": {"type": "apiKey", "in": "query", "name": "user_token"},
         },
     }

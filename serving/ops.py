@@ -7,9 +7,10 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g
 
 from recsys.errors import BundleError, NoModelError
+from serving.access import METRICS, NONE
 from serving.openapi import spec
 from serving.params import accepts
-from serving.resources import require_api_key, resources
+from serving.resources import resources
 
 bp = Blueprint("ops", __name__)
 STATUS = {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}}
@@ -24,14 +25,14 @@ RELOADED = {
 
 
 @bp.get("/healthz")
-@accepts(response=STATUS)
+@accepts(response=STATUS, access=NONE)
 def healthz() -> dict[str, Any]:
     """Alive (the process answers)."""
     return {"status": "ok"}
 
 
 @bp.get("/readyz")
-@accepts(response=READY)
+@accepts(response=READY, access=NONE)
 def readyz() -> dict[str, Any]:
     """Ready when a bundle is loaded (503 until then)."""
     holder = resources().holder
@@ -41,25 +42,24 @@ def readyz() -> dict[str, Any]:
 
 
 @bp.get("/metrics")
-@accepts(response=None, media_type="text/plain")
+@accepts(response=None, media_type="text/plain", access=METRICS)
 def metrics() -> Response:
     """Prometheus metrics (text format)."""
     return resources().metrics.exposition()
 
 
 @bp.get("/openapi.json")
-@accepts()
+@accepts(access=NONE)
 def openapi() -> dict[str, Any]:
     """This API's OpenAPI 3 description, built from the registered routes."""
     return spec(current_app)
 
 
 @bp.post("/admin/reload")
-@accepts(response=RELOADED, private=True, errors=((409, "the new bundle is damaged"),))
+@accepts(response=RELOADED, errors=((409, "the new bundle is damaged"),))
 def reload() -> dict[str, Any]:
     """Load the bundle models/CURRENT names (API key); 409 and the old bundle keeps serving when the
     new one is damaged."""
-    require_api_key()
     found = resources()
     try:
         previous, version = found.holder.reload()

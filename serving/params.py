@@ -176,14 +176,15 @@ class Param:
 class Endpoint:
     """What one view accepts and answers. `body` None: no body; `status` is the success status;
     `response` its JSON schema (None: not JSON, e.g. /metrics); `errors` the statuses beyond the
-    common ones with what they mean; `private` whether it needs an API key."""
+    common ones with what they mean; `access` who may call it (serving/access.py: none, public,
+    personal, private, admin or metrics; admin, a private key, unless declared)."""
 
     query: tuple[Param, ...] = ()
     body: tuple[Param, ...] | None = None
     status: int = 200
     response: Mapping[str, Any] | None = field(default_factory=lambda: {"type": "object"})
     errors: tuple[tuple[int, str], ...] = ()
-    private: bool = False
+    access: str = "admin"
     media_type: str = "application/json"
 
 

@@ -12,6 +12,7 @@ from recsys import service
 from recsys.errors import ParameterError
 from recsys.experiments import routing
 from recsys.service import ServedBundle
+from serving.access import PERSONAL, PUBLIC, require_user
 from serving.http import body_args, path_id, query_args, request_query
 from serving.params import IDS, PICKS, PICKS_QUERY, STRING, Param, accepts
 from serving.resources import picks_body, resources
@@ -35,7 +36,7 @@ BATCH_RESULTS = {
 
 
 @bp.get("/v1/users/<path:user_id>/recommendations")
-@accepts(query=PICKS_QUERY, response=PICKS)
+@accepts(query=PICKS_QUERY, response=PICKS, access=PERSONAL)
 def user_recommendations(user_id: str) -> dict[str, Any]:
     """Personalised picks ("recommended for you")."""
     user_id = path_id(user_id, "user_id")
@@ -43,7 +44,7 @@ def user_recommendations(user_id: str) -> dict[str, Any]:
 
 
 @bp.get("/v1/items/<path:item_id>/similar")
-@accepts(query=PICKS_QUERY, response=PICKS)
+@accepts(query=PICKS_QUERY, response=PICKS, access=PUBLIC)
 def similar_items(item_id: str) -> dict[str, Any]:
     """Similar items ("customers who viewed this also viewed")."""
     item_id = path_id(item_id, "item_id")
@@ -55,7 +56,7 @@ def similar_items(item_id: str) -> dict[str, Any]:
 
 @bp.post("/v1/cross-sell")
 @accepts(query=PICKS_QUERY, body=(BASKET, Param("user_id", STRING, "the shopper, if known")),
-         response=PICKS)  # fmt: skip
+         response=PICKS, access=PUBLIC)  # fmt: skip
 def basket_cross_sell() -> dict[str, Any]:
     """Complements for a basket ("frequently bought together"); body {"items", "user_id"?}."""
     query = request_query()
@@ -64,7 +65,7 @@ def basket_cross_sell() -> dict[str, Any]:
 
 
 @bp.get("/v1/items/<path:item_id>/cross-sell")
-@accepts(query=PICKS_QUERY, response=PICKS)
+@accepts(query=PICKS_QUERY, response=PICKS, access=PUBLIC)
 def item_cross_sell(item_id: str) -> dict[str, Any]:
     """Complements of one item."""
     item_id = path_id(item_id, "item_id")
@@ -80,7 +81,7 @@ def cross_sell_body(items: list[str], user_id: str | None, query: service.Query)
 
 
 @bp.get("/v1/popular")
-@accepts(query=(*PICKS_QUERY, Param("window", STRING, WINDOW)), response=PICKS)
+@accepts(query=(*PICKS_QUERY, Param("window", STRING, WINDOW)), response=PICKS, access=PUBLIC)
 def popular() -> dict[str, Any]:
     """Best sellers, or trending over the bundle's window with window=7d."""
     query = request_query()
@@ -96,7 +97,7 @@ def popular() -> dict[str, Any]:
 
 @bp.post("/v1/sessions/recommendations")
 @accepts(query=PICKS_QUERY, body=(BASKET, Param("session_id", STRING, "the visit")),
-         response=PICKS)  # fmt: skip
+         response=PICKS, access=PUBLIC)  # fmt: skip
 def session_recommendations() -> dict[str, Any]:
     """Picks for an anonymous visitor from the items seen this session; body {"items": [...],
     "session_id"?}."""
@@ -114,11 +115,13 @@ def session_recommendations() -> dict[str, Any]:
 
 @bp.post("/v1/recommendations/batch")
 @accepts(query=PICKS_QUERY, body=(Param("user_ids", IDS, "the customers", required=True),),
-         response=BATCH_RESULTS)  # fmt: skip
+         response=BATCH_RESULTS, access=PERSONAL)  # fmt: skip
 def batch() -> dict[str, Any]:
     """Personalised picks for many users at once (campaign tools); body {"user_ids": [...]}."""
     query = request_query()
     user_ids = body_args()["user_ids"]
+    for user_id in user_ids:
+        require_user(user_id)
     served = resources().holder.served
     results = [{"user_id": user_id, **user_body("batch", user_id, query, served)}
                for user_id in user_ids]  # fmt: skip

@@ -1,9 +1,8 @@
-"""The per-app resources every view uses: bundle holder, event store, experiments, metrics, and
-the API key check."""
+"""The per-app resources every view uses: bundle holder, event store, experiments and metrics (who
+may call what: serving/access.py)."""
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import time
@@ -11,8 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from flask import Flask, current_app, g, request
-from werkzeug.exceptions import HTTPException
+from flask import Flask, current_app, g
 
 from recsys.errors import BundleError, ConfigError
 from recsys.eventstore import EventStore
@@ -25,16 +23,6 @@ from serving.settings import Settings
 from serving.state import BundleHolder, ProcessLocal, ServedLog
 
 log = logging.getLogger("recsys.server")
-
-
-class MissingKey(HTTPException):
-    code = 401
-    description = "this endpoint needs an API key (X-API-Key or Authorization: Bearer)"
-
-
-class WrongKey(HTTPException):
-    code = 403
-    description = "the API key is not valid"
 
 
 @dataclass
@@ -101,27 +89,6 @@ def resources() -> Resources:
     found: Resources = current_app.extensions["recsys"]
     found.threads.ensure()
     return found
-
-
-def require_api_key() -> None:
-    """401 without a key, 403 with a wrong one (or when no keys are configured); constant-time."""
-    given = given_key()
-    if not given:
-        raise MissingKey()
-    keys = resources().settings.api_keys
-    matched = False
-    for key in keys:  # every key compared, so timing tells nothing about which one is close
-        matched |= hmac.compare_digest(given.encode(), key.encode())
-    if not matched:
-        raise WrongKey()
-
-
-def given_key() -> str:
-    key = request.headers.get("X-API-Key")
-    if key:
-        return key
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""
 
 
 def picks_body(

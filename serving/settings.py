@@ -20,6 +20,8 @@ OVERRIDES = (
     "models_dir",
     "database_url",
     "api_keys",
+    "public_keys",
+    "token_secret",
     "max_events",
     "watch",
     "served_log",
@@ -31,7 +33,9 @@ class Settings:
     config: Config
     models_dir: Path = Path("models")
     database_url: str = DEFAULT_URL
-    api_keys: tuple[str, ...] = ()
+    api_keys: tuple[str, ...] = ()  # private keys
+    public_keys: tuple[str, ...] = ()
+    token_secret: str = ""  # $RECSYS_TOKEN_SECRET: user tokens (recsys.access)
     max_events: int = MAX_EVENTS  # per POST /v1/events
     watch: bool = True  # reload when models/CURRENT changes (every server.watch_seconds)
     served_log: int = 10_000  # responses queued for the store before new ones are dropped
@@ -53,17 +57,22 @@ def load_settings(test_config: Mapping[str, Any] | None = None) -> Settings:
     if isinstance(config, Mapping):
         config = config_from_dict(dict(config))
     config = config or load_config(os.environ.get("RECSYS_CONFIG") or None)
-    env_keys = tuple(
-        k.strip() for k in os.environ.get("RECSYS_API_KEYS", "").split(",") if k.strip()
-    )
     settings = Settings(
         config=config,
         models_dir=Path(os.environ.get("RECSYS_MODELS", "models")),
         database_url=os.environ.get("RECSYS_DATABASE_URL", DEFAULT_URL),
-        api_keys=config.server.api_keys + env_keys,
+        api_keys=config.server.api_keys + env_list("RECSYS_API_KEYS"),
+        public_keys=config.server.public_keys + env_list("RECSYS_PUBLIC_KEYS"),
+        token_secret=os.environ.get("RECSYS_TOKEN_SECRET", ""),
     )
     if "models_dir" in overrides:
         overrides["models_dir"] = Path(overrides["models_dir"])
-    if "api_keys" in overrides:
-        overrides["api_keys"] = tuple(overrides["api_keys"])
+    for name in ("api_keys", "public_keys"):
+        if name in overrides:
+            overrides[name] = tuple(overrides[name])
     return dataclasses.replace(settings, **overrides)
+
+
+def env_list(name: str) -> tuple[str, ...]:
+    """A comma-separated environment variable's non-empty entries."""
+    return tuple(k.strip() for k in os.environ.get(name, "").split(",") if k.strip())

@@ -46,9 +46,17 @@ class Server:
             request.add_header("Content-Type", content_type)
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status, json.loads(response.read())
+                return response.status, decoded(response.read())
         except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read())
+            return exc.code, decoded(exc.read())
+
+
+def decoded(raw: bytes) -> Any:
+    """A JSON answer as parsed; any other (metrics, pages, scripts) as text."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode()
 
 
 def free_port() -> int:
@@ -76,7 +84,8 @@ def running_server(folder: Path, models: Path, config: Path, workers: int = 2,
         "RECSYS_WORKERS": str(workers),
         "PROMETHEUS_MULTIPROC_DIR": str(metrics),
     }
-    environment.pop("RECSYS_API_KEYS", None)
+    for name in ("RECSYS_API_KEYS", "RECSYS_PUBLIC_KEYS", "RECSYS_TOKEN_SECRET"):
+        environment.pop(name, None)  # only what the test gives
     environment.update(env or {})
     log = open(folder / "server.log", "wb")  # noqa: SIM115 (lives as long as the process)
     process = subprocess.Popen(

@@ -58,7 +58,7 @@ def make_app(models: Path, database_url: str) -> Flask:
             "database_url": database_url,
             "api_keys": [KEY],
             "watch": False,
-            "config": {"server": {"max_body_bytes": 4096}, "experiments": [HOME]},
+            "config": {"server": {"open": True, "max_body_bytes": 4096}, "experiments": [HOME]},
         }
     )
 
@@ -268,6 +268,7 @@ def test_cli_reports_a_stored_experiment(
 
 E2E_CONFIG = """
 [server]
+open = true
 api_keys = ["k-e2e"]
 experiments_refresh_seconds = 0.2
 

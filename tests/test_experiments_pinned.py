@@ -28,6 +28,7 @@ from training.pipeline import train
 CONFIG = config_from_dict({"models": {"als": {"factors": 16, "iterations": 5}, "popular": {}}})
 EXPERIMENTS = """
 [server]
+open = true
 watch_seconds = 0.2
 
 [[experiments]]
@@ -63,7 +64,7 @@ def start_app(models: Path, tmp_path: Path, version: str) -> Flask:
             "models_dir": models,
             "database_url": f"sqlite:///{tmp_path / 'events.db'}",
             "watch": False,
-            "config": {"experiments": [pinned_experiment(version)]},
+            "config": {"server": {"open": True}, "experiments": [pinned_experiment(version)]},
         }
     )
 

@@ -39,7 +39,7 @@ def app_for(models: Path, tmp_path: Path, experiments: list[dict]) -> Flask:
             "models_dir": models,
             "database_url": f"sqlite:///{tmp_path / 'events.db'}",
             "watch": False,
-            "config": {"experiments": experiments},
+            "config": {"server": {"open": True}, "experiments": experiments},
         }
     )
 

@@ -22,6 +22,8 @@ from recsys.experiments.simulate import Heldout, folder_bundles, replay_variant
 from training.cli import main
 
 CONFIG = """
+[server]
+open = true
 [[experiments]]
 name = "home"
 placements = ["recommendations"]

@@ -38,7 +38,7 @@ def make_app(
             "api_keys": [KEY],
             "watch": False,
             "config": {
-                "server": {"max_body_bytes": 4096, **server},
+                "server": {"open": True, "max_body_bytes": 4096, **server},
                 "experiments": experiments or [],
             },
         }
@@ -145,7 +145,7 @@ def test_the_server_starts_without_a_bundle(tmp_path: Path) -> None:
 def test_a_bug_is_a_logged_json_500_without_traceback(models_dir: Path, tmp_path: Path) -> None:
     app = make_app(models_dir, tmp_path)
     app.add_url_rule("/boom", "boom", lambda: 1 // 0)
-    response = app.test_client().get("/boom")
+    response = app.test_client().get("/boom", headers={"X-API-Key": KEY})  # unlisted: private
     assert response.status_code == 500 and response.json["error"]["code"] == "internal"
     assert "Traceback" not in response.get_data(as_text=True)
 

@@ -32,7 +32,8 @@ def server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     shutil.copytree(models_dir, models)
     config = folder / "recsys.toml"
     config.write_text(
-        f'[server]\napi_keys = ["{KEY}"]\nmax_body_bytes = {MAX_BODY}\nwatch_seconds = 0.2\n'
+        f'[server]\nopen = true\napi_keys = ["{KEY}"]\nmax_body_bytes = {MAX_BODY}\n'
+        'watch_seconds = 0.2\n'
         'cors_origins = ["https://shop.example"]\nrecord_served = "all"\n'
     )
     with running_server(folder, models, config) as found:

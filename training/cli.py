@@ -22,6 +22,7 @@ COMMANDS = {
     "segments": "RFM scores and lifecycle segments per customer",
     "experiment": "A/B experiment results (report) and offline replay (simulate)",
     "worker": "retrain on a schedule, publish, prune old bundles",
+    "token": "the user token a storefront sends for one customer's own picks",
 }
 
 
