@@ -17,7 +17,7 @@ def client(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> FlaskC
     folder = tmp_path_factory.mktemp("openapi")
     return create_app({
         "models_dir": models_dir, "database_url": f"sqlite:///{folder / 'events.db'}",
-        "api_keys": ["k"], "watch": False,
+        "api_keys": ["k"], "watch": False, "config": {"server": {"open": True}},
     }).test_client()  # fmt: skip
 
 
