@@ -49,7 +49,8 @@ def test_an_unknown_category_names_the_parameter_and_its_close_matches() -> None
 def client(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> FlaskClient:
     folder = tmp_path_factory.mktemp("categories-app")
     app = create_app({"models_dir": models_dir, "database_url": f"sqlite:///{folder / 'e.db'}",
-                      "api_keys": ["k"], "watch": False})  # fmt: skip
+                      "api_keys": ["k"], "watch": False,
+                      "config": {"server": {"open": True}}})  # fmt: skip
     return app.test_client()
 
 

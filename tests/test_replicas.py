@@ -28,6 +28,7 @@ iterations = 4
 [models.popular]
 
 [server]
+open = true
 api_keys = ["{KEY}"]
 watch_seconds = 0.3
 experiments_refresh_seconds = 0.3
