@@ -88,6 +88,10 @@ def routes(user: str, item: str) -> list[tuple[str, str, str, Any, tuple[int, ..
         ("DELETE", "/admin/experiments/{name}", "/admin/experiments/none", None,
          (401, 403, 403, 403, 404)),
         ("DELETE", "/v1/users/{user_id}", "/v1/users/ghost-user", None, PRIVATE_ONLY),
+        ("GET", "/v1/items/{item_id}", f"/v1/items/{item}", None, PUBLIC_OK),
+        ("POST", "/v1/items", "/v1/items", {"items": [{"item_id": "new-1", "title": "New"}]},
+         PRIVATE_ONLY),
+        ("DELETE", "/v1/items/{item_id}", "/v1/items/new-1", None, PRIVATE_ONLY),
     ]  # fmt: skip
 
 

@@ -26,7 +26,7 @@ def folder(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     found = tmp_path_factory.mktemp("live-catalogue")
     shutil.copytree(models_dir, found / "models")
     (found / "recsys.toml").write_text(
-        f'[server]\napi_keys = ["{KEY}"]\ncatalogue_refresh_seconds = {REFRESH}\n'
+        f'[server]\nopen = true\napi_keys = ["{KEY}"]\ncatalogue_refresh_seconds = {REFRESH}\n'
     )
     return found
 
