@@ -15,7 +15,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
@@ -119,3 +122,58 @@ def wrk(base: str, script: Path, seconds: int, connections: int) -> dict[str, fl
         scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
         result[f"p{label}_ms"] = float(value) * scale
     return result
+
+
+@contextmanager
+def slow_connections(host: str, port: int, count: int) -> Iterator[list[socket.socket]]:
+    """`count` connections that never finish their request (held until the block ends): half stop
+    in the middle of the headers, half send a body shorter than its Content-Length."""
+    held: list[socket.socket] = []
+    try:
+        for i in range(count):
+            sock = socket.create_connection((host, port), timeout=10)
+            held.append(sock)
+            if i % 2:
+                sock.sendall(b"POST /v1/cross-sell HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                             b"application/json\r\nContent-Length: 1000\r\n\r\n{\"items\": [")
+            else:
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Half: ")
+        yield held
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def timed_requests(base: str, paths: list[str], timeout: float) -> list[float | None]:
+    """Each path asked once, in turn: seconds per answered request (2xx), None for a failure.
+    Stops early after 5 failures in a row (a frozen server would take count x timeout)."""
+    found: list[float | None] = []
+    for path in paths:
+        start = time.perf_counter()
+        try:
+            with urllib.request.urlopen(base + path, timeout=timeout) as response:
+                response.read()
+            found.append(time.perf_counter() - start)
+        except (OSError, urllib.error.HTTPError):
+            found.append(None)
+            if found[-5:] == [None] * 5:
+                break
+    return found
+
+
+class Production:
+    """`recsys serve --production` (nginx in front of gunicorn) on a free loopback port."""
+
+    def __init__(self, env: dict[str, str], workers: int) -> None:
+        self.port = free_port()
+        self.metrics = tempfile.mkdtemp(prefix="bench-metrics-")
+        env = {**os.environ, **env, "PROMETHEUS_MULTIPROC_DIR": self.metrics}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "training.cli", "serve", "--production", "--port",
+             str(self.port), "--workers", str(workers)],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    base = Gunicorn.base
+    wait = Gunicorn.wait
+    stop = Gunicorn.stop

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from recsys.errors import BundleError
 from recsys.eventstore import open_store
@@ -24,7 +25,7 @@ from recsys.experiments import Experiments
 from recsys.service.live import LiveItems
 from serving import access, events_api, experiments_api, items_api, ops, picks_api
 from serving.activity import ActivityMap
-from serving.http import register_errors
+from serving.http import register_errors, utf8_path
 from serving.jsonio import OrjsonProvider
 from serving.live_catalogue import LiveCatalogue
 from serving.live_experiments import LiveExperiments
@@ -92,7 +93,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     register_errors(app)
     register_observers(app, metrics, server.cors_origins)
+    app.before_request(utf8_path)
     access.register_access(app)
+    if settings.behind_front:  # the client's address as nginx saw it (X-Forwarded-For it sets)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
     for blueprint in (picks_api.bp, events_api.bp, ops.bp, experiments_api.bp, items_api.bp):
         app.register_blueprint(blueprint)
     return app

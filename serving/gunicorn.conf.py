@@ -1,4 +1,8 @@
-"""Production settings: gunicorn -c serving/gunicorn.conf.py "serving:create_app()"
+"""Production settings: `recsys serve --production` runs gunicorn with this file on a unix socket
+behind nginx (serving/nginx.conf), which reads requests whole before they reach a worker thread.
+Run alone (gunicorn -c serving/gunicorn.conf.py "serving:create_app()") it is exposed to slow
+clients: each connection that stops mid-request holds one of its four threads
+(benchmarks/bench_slow_clients.py).
 
 Two gthread workers of two threads suit a 2-core machine: benchmarks/bench_server.py measured
 1, 2 and 4 threads; 4 gave no more throughput and about double the p99 latency at half load (threads

@@ -23,6 +23,7 @@ from serving.jsonio import dumps
 from serving.params import Endpoint, Param, definition_of
 
 PARSED_SIZE = 4096  # distinct (endpoint, query string) pairs whose parsed arguments are kept
+PARSED_LENGTH = 512  # bytes of the longest query string kept (longer ones are parsed each time)
 PARSED: dict[tuple[str | None, bytes], dict[str, Any]] = {}
 QUERY_FIELDS = tuple(field.name for field in dataclasses.fields(Query))
 
@@ -40,11 +41,13 @@ def endpoint_definition() -> Endpoint:
 
 def query_args() -> dict[str, Any]:
     """The request's query parameters checked against its view's definition, with defaults;
-    parsed once per distinct query string (bounded)."""
+    parsed once per distinct short query string (bounded in count and bytes)."""
     key = (request.endpoint, request.query_string)
     found = PARSED.get(key)
     if found is None:
         found = parse_query(request.args, endpoint_definition().query)
+        if len(request.query_string) > PARSED_LENGTH:
+            return found
         if len(PARSED) >= PARSED_SIZE:
             PARSED.clear()
         PARSED[key] = found
@@ -138,8 +141,6 @@ def utf8_path() -> None:
 
 
 def register_errors(app: Flask) -> None:
-    app.before_request(utf8_path)
-
     @app.errorhandler(RecsysError)
     def recsys_error(exc: RecsysError) -> Response:
         status, code = status_of(exc)

@@ -39,6 +39,7 @@ class Settings:
     max_events: int = MAX_EVENTS  # per POST /v1/events
     watch: bool = True  # reload when models/CURRENT changes (every server.watch_seconds)
     served_log: int = 10_000  # responses queued for the store before new ones are dropped
+    behind_front: bool = False  # $RECSYS_FRONT=1 (recsys serve --production): behind nginx
 
     @property
     def record_all_served(self) -> bool:
@@ -64,6 +65,7 @@ def load_settings(test_config: Mapping[str, Any] | None = None) -> Settings:
         api_keys=config.server.api_keys + env_list("RECSYS_API_KEYS"),
         public_keys=config.server.public_keys + env_list("RECSYS_PUBLIC_KEYS"),
         token_secret=os.environ.get("RECSYS_TOKEN_SECRET", ""),
+        behind_front=os.environ.get("RECSYS_FRONT") == "1",
     )
     if "models_dir" in overrides:
         overrides["models_dir"] = Path(overrides["models_dir"])

@@ -28,6 +28,7 @@ class Server:
     database_url: str
     user: str  # a user the bundle knows
     item: str  # an item the bundle knows
+    pid: int = 0  # the process started (gunicorn's master, or recsys serve --production)
 
     def call(
         self,
@@ -66,11 +67,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(folder: Path, models: Path, config: Path, workers: int = 2,
-                   env: dict[str, str] | None = None,
-                   database_url: str | None = None) -> Iterator[Server]:
+def running_server(
+    folder: Path, models: Path, config: Path, workers: int = 2,
+    env: dict[str, str] | None = None, database_url: str | None = None,
+    production: bool = False,
+) -> Iterator[Server]:
     """gunicorn serving `models` with `config` (metrics, and the store unless `database_url` names
-    one, under `folder`; `env` added to its environment), then stopped."""
+    one, under `folder`; `env` added to its environment), then stopped; `production`: through
+    `recsys serve --production` (nginx in front)."""
     metrics = folder / "metrics"  # prometheus_client reads every *.db file there
     metrics.mkdir(exist_ok=True)
     port = free_port()
@@ -88,14 +92,17 @@ def running_server(folder: Path, models: Path, config: Path, workers: int = 2,
         environment.pop(name, None)  # only what the test gives
     environment.update(env or {})
     log = open(folder / "server.log", "wb")  # noqa: SIM115 (lives as long as the process)
+    command = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "serving" / "gunicorn.conf.py"),
+               "serving:create_app()"]  # fmt: skip
+    if production:
+        command = [sys.executable, "-m", "training.cli", "serve", "--production", "--port",
+                   str(port), "--workers", str(workers)]  # fmt: skip
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "serving" / "gunicorn.conf.py"),
-         "serving:create_app()"],
-        cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT
+    )
     bundle = Bundle.load(models)
     found = Server(f"http://127.0.0.1:{port}", models, database_url, bundle.users[0],
-                   bundle.items[0])  # fmt: skip
+                   bundle.items[0], process.pid)  # fmt: skip
     try:
         wait_ready(found, process)
         yield found

@@ -17,7 +17,7 @@ COMMANDS = {
     "train": "fit the configured models and publish a new bundle",
     "evaluate": "offline comparison of models on held-out events; report.md/json/html",
     "models": "list bundles, or roll back to an earlier one",
-    "serve": "run the development HTTP server",
+    "serve": "run the HTTP server (development; --production: gunicorn behind nginx)",
     "export": "batch picks for email campaigns (CSV / JSONL / Parquet)",
     "segments": "RFM scores and lifecycle segments per customer",
     "experiment": "A/B experiment results (report) and offline replay (simulate)",

@@ -4,6 +4,7 @@ exclusions."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any, TypeVar
@@ -20,6 +21,7 @@ T = TypeVar("T")
 MASK_CACHE = 512  # distinct (category, in_stock) filters kept per bundle
 MISSING = object()
 MEMO_SIZE = 10_000  # answers that depend on the request alone (similar, cross-sell, quiet users)
+MASK_BYTES = 64 << 20  # filter masks kept per bundle (one byte per item each)
 REPEAT_COLUMN = "repeat_purchase"  # catalogue column: items people buy again stay recommendable
 # the vector models' memory-mapped arrays (shared by workers)
 MAPPED_ARRAYS = ("user_factors", "item_factors", "candidates", "candidate_rows", "similar")
@@ -43,7 +45,8 @@ class ServedBundle:
         self.repeatable = repeatable_items(bundle) if REPEAT_COLUMN in given else None
         self._masks: dict[tuple[str | None, bool, int], np.ndarray | None] = {}
         self.cache: dict[object, np.ndarray] = {}  # per-bundle derived arrays (popularity order)
-        self._memo: dict[Hashable, Any] = {}
+        self._memo: dict[bytes, Any] = {}
+        self._folds: dict[int, bool] = {}
         self.default_model = default_model(bundle)
         weights = bundle.manifest.get("config", {}).get("events", {})
         self.event_weights: dict[str, float] = dict(weights.get("weights", {}))
@@ -81,34 +84,40 @@ class ServedBundle:
 
     def folds_in(self, model: object) -> bool:
         """isinstance(model, FoldIn), remembered: a protocol check costs tens of microseconds."""
-        return self.memo(("folds_in", id(model)), lambda: isinstance(model, FoldIn))
+        found = self._folds.get(id(model))
+        if found is None:
+            found = self._folds[id(model)] = isinstance(model, FoldIn)
+        return found
 
     def label(self, model_name: str) -> str:
         return self.bundle.model_label(model_name)
 
     def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
-        """compute(), remembered under `key` for this bundle's life (bounded: cleared when full).
-        Only for answers that depend on nothing but the key, the bundle and its live state."""
-        key = (key, self.follow().epoch)
+        """compute(), remembered under `key` for this bundle's life. Only for answers that depend on
+        nothing but the key, the bundle and its live state (answers of at most MAX_N items).
+        Bounded by construction: at most MEMO_SIZE answers (cleared when full), each kept under a
+        16-byte digest of the key, so a large request (a 1000-id basket) costs no more than a
+        small one."""
+        digest = hashlib.blake2b(repr((key, self.follow().epoch)).encode(), digest_size=16)
         memo = self._memo
-        found = memo.get(key, MISSING)
+        found = memo.get(digest.digest(), MISSING)
         if found is MISSING:  # None is a valid answer (e.g. "no complements model"): kept too
             found = compute()
             if len(memo) >= MEMO_SIZE:
                 memo.clear()
-            memo[key] = found
+            memo[digest.digest()] = found
         return found
 
     def allowed(self, query: Query) -> np.ndarray | None:
         """Boolean mask of the items the query's category and stock filters let through, never an
         unavailable (hidden, deleted, expired) one; None: all of them. `in_stock=false` lets
-        out-of-stock items through."""
+        out-of-stock items through. Bounded: MASK_CACHE masks and MASK_BYTES."""
         state = self.follow()
         in_stock = query.in_stock is not False
         key = (query.category, in_stock, state.epoch)
         masks = self._masks
         if key not in masks:
-            if len(masks) >= MASK_CACHE:
+            if len(masks) >= min(MASK_CACHE, max(1, MASK_BYTES // max(1, self.n_items))):
                 masks.clear()
             masks[key] = self._build_mask(query.category, in_stock, state)
         return masks[key]
