@@ -35,7 +35,7 @@ class Source:
     query: Query  # the request with the variant's parameters applied
 
 
-@dataclass
+@dataclass(frozen=True)
 class Routed:
     """The picks a request gets and the bundle whose item numbers they hold (render its ids)."""
 
