@@ -1,10 +1,14 @@
-"""A model bundle: everything the server needs, checked against its manifest's sha256 before use."""
+"""The model bundle format, read and written here only: a version folder holding the id
+vocabularies, the interaction and purchase matrices, popularity tables, the catalogue, the users'
+segments and each model's files, described by manifest.json. Publishing a folder, CURRENT and the
+checksums are recsys.versions'."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cached_property
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +22,28 @@ from recsys.errors import BundleError
 from recsys.membership import SegmentMembership
 from recsys.models import Recommender, model_class
 from recsys.popularity import Popularity
-from recsys.store import CURRENT, MANIFEST, current_version, sha256_file
+from recsys.versions import resolve, verify
 
+FORMAT = 1
 USERS, ITEMS = "users.arrow", "items.arrow"
 INTERACTIONS, PURCHASED = "interactions.npz", "purchased.npz"
 CATALOGUE, POPULARITY, MODELS = "catalogue.parquet", "popularity", "models"
 SEGMENTS = "segments.arrow"
+PACKAGES = ("recsys", "implicit", "faiss-cpu", "numpy", "scipy", "pyarrow")  # in the manifest
+
+
+@dataclass
+class BundleContents:
+    """What a bundle holds, as a trainer fitted it. Item and user numbers index every array."""
+
+    users: Vocabulary
+    items: Vocabulary
+    interactions: sp.csr_matrix
+    purchased: sp.csr_matrix
+    popularity: Popularity
+    models: dict[str, Recommender]
+    catalogue: Catalogue | None = None
+    segments: SegmentMembership | None = None
 
 
 @dataclass
@@ -86,31 +106,39 @@ class Bundle:
         return f"{name}@{self.version}"
 
 
-def resolve(path: Path) -> Path:
-    if (path / CURRENT).is_file():
-        version = current_version(path)
-        if not version:
-            raise BundleError(f"{path / CURRENT} is empty")
-        return path / version
-    if (path / MANIFEST).is_file():
-        return path
-    raise BundleError(f"no bundle at {path} (no {CURRENT} or {MANIFEST})")
-
-
-def verify(folder: Path) -> dict[str, Any]:
-    """The manifest, once every file it lists exists with the listed sha256; BundleError if not."""
-    try:
-        manifest = json.loads((folder / MANIFEST).read_text())
-        files = manifest["files"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise BundleError(f"bundle {folder}: unreadable {MANIFEST} ({exc})") from None
-    for name, expected in files.items():
-        path = folder / name
-        if not path.is_file():
-            raise BundleError(f"bundle {folder}: file {name} is missing")
-        if sha256_file(path) != expected:
-            raise BundleError(f"bundle {folder}: file {name} fails its sha256 check (damaged)")
-    return manifest
+def write_bundle(
+    folder: Path,
+    contents: BundleContents,
+    entries: dict[str, Any],
+    model_entries: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    """Writes every file of the bundle into `folder` and returns the manifest content: the
+    trainer's `entries` (config, data, seconds, ...), then the format's own (format, created,
+    package versions, catalogue columns, segment counts, and per model its kind, params and
+    `model_entries[name]`). recsys.versions.publish adds the version and the checksums."""
+    contents.users.save(folder / USERS)
+    contents.items.save(folder / ITEMS)
+    sp.save_npz(folder / INTERACTIONS, contents.interactions, compressed=False)
+    sp.save_npz(folder / PURCHASED, contents.purchased, compressed=False)
+    contents.popularity.save(folder / POPULARITY)
+    if contents.segments is not None:
+        contents.segments.save(folder / SEGMENTS)
+    if contents.catalogue is not None:
+        pq.write_table(contents.catalogue.table, folder / CATALOGUE)
+    models = {}
+    for name, model in contents.models.items():
+        model.save(folder / MODELS / name)
+        models[name] = {"kind": model.kind, "params": vars(model.params),
+                        **model_entries.get(name, {})}  # fmt: skip
+    return {
+        "format": FORMAT,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        **entries,
+        "versions": {pkg: package_version(pkg) for pkg in PACKAGES},
+        "catalogue": sorted(contents.catalogue.given) if contents.catalogue else [],
+        "segments": contents.segments.counts() if contents.segments is not None else {},
+        "models": models,
+    }
 
 
 def load_catalogue_table(folder: Path, manifest: dict[str, Any]) -> Catalogue | None:

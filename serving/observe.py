@@ -31,7 +31,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from recsys.service import ServedBundle
-from recsys.store import read_worker_status
+from recsys.versions import read_worker_status
 from serving.jsonio import dumps
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")

@@ -18,7 +18,7 @@ from recsys.errors import BundleError, NoModelError
 from recsys.eventstore import EventStore, StoreError
 from recsys.service import ServedBundle
 from recsys.service.live import LiveItems
-from recsys.store import CURRENT, current_version, list_versions, version_folder
+from recsys.versions import CURRENT, current_version, list_versions, version_folder
 
 log = logging.getLogger("recsys.server")
 

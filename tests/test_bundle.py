@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,7 +19,7 @@ from recsys.bundle import Bundle
 from recsys.config import config_from_dict
 from recsys.errors import BundleError, ConfigError
 from recsys.popularity import Popularity, trending_window
-from recsys.store import current_version, list_versions, rollback
+from recsys.versions import current_version, list_versions, rollback
 from training import pipeline
 from training.pipeline import train
 
@@ -93,7 +95,7 @@ def test_a_crash_before_current_moves_keeps_the_old_one(published: Path, events_
     def power_cut(*_: object) -> None:
         raise OSError("power cut")
 
-    monkeypatch.setattr("recsys.store.set_current", power_cut)
+    monkeypatch.setattr("recsys.versions.set_current", power_cut)
     with pytest.raises(OSError, match="power cut"):
         train(events_csv, published, CONFIG)
     assert current_version(published) == before
@@ -164,3 +166,24 @@ def test_publishing_clears_only_old_leftovers_of_killed_runs(published: Path,
     train(events_csv, published, CONFIG)
     assert not old.exists(), "a leftover older than an hour is removed"
     assert young.exists(), "a young one may belong to a run still going"
+
+
+def test_the_bundle_format_has_one_module_and_the_models_folder_does_not_import_it() -> None:
+    """recsys.bundle writes and reads the bundle's files; recsys.versions (the models folder) and
+    recsys.files know nothing of what a bundle holds, so nothing imports in a circle; the trainer
+    names no bundle file itself."""
+    root = Path(__file__).resolve().parents[1]
+
+    def imports(path: Path) -> set[str]:
+        tree = ast.parse(path.read_text())
+        found = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                 for alias in node.names}  # fmt: skip
+        return found | {node.module or "" for node in ast.walk(tree)
+                        if isinstance(node, ast.ImportFrom)}  # fmt: skip
+
+    for module in ("versions", "files"):
+        assert not {"recsys.bundle", "recsys.versions"} & imports(root / "recsys" / f"{module}.py")
+    assert not (root / "recsys" / "store.py").exists()
+    trainer = (root / "training" / "pipeline.py").read_text()
+    assert "from recsys.bundle import BundleContents, write_bundle\n" in trainer
+    assert not re.search(r"\.(arrow|npz|parquet)\"", trainer)

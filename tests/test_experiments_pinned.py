@@ -21,7 +21,7 @@ from recsys.config import config_from_dict
 from recsys.errors import ConfigError
 from recsys.experiments import Experiments, routing
 from recsys.service import Query, ServedBundle, for_user
-from recsys.store import current_version
+from recsys.versions import current_version
 from serving import create_app
 from training.pipeline import train
 

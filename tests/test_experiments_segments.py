@@ -18,7 +18,7 @@ from recsys.campaigns import compute_segments, segments_config
 from recsys.data import load_catalogue, load_events
 from recsys.errors import BundleError
 from recsys.membership import SegmentMembership
-from recsys.store import MANIFEST, current_version
+from recsys.versions import MANIFEST, current_version
 from serving import create_app
 
 UNKNOWN = "visitor-the-bundle-never-saw"

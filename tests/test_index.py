@@ -24,7 +24,7 @@ from recsys.index import (
     resolve_factory,
 )
 from recsys.models.als import ALS
-from recsys.store import list_versions
+from recsys.versions import list_versions
 
 
 @pytest.fixture(scope="module")

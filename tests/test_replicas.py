@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from recsys.store import current_version
+from recsys.versions import current_version
 from tests.live_server import Server, running_server
 from training.cli import main
 

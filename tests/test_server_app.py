@@ -17,7 +17,7 @@ from recsys.bundle import Bundle
 from recsys.config import config_from_dict
 from recsys.data.incoming import IncomingEvent
 from recsys.eventstore import open_store
-from recsys.store import current_version, set_current
+from recsys.versions import current_version, set_current
 from serving import create_app
 from serving.activity import ActivityMap
 from serving.observe import OwnHandler, access_log

@@ -18,7 +18,7 @@ import pytest
 from live_server import Server, running_server
 
 from recsys.eventstore import open_store
-from recsys.store import MANIFEST, current_version, publish, set_current
+from recsys.versions import MANIFEST, current_version, publish, set_current
 
 KEY = "test-key-0123"
 MAX_BODY = 65_536

@@ -19,7 +19,7 @@ from recsys.models.als import ALS
 from recsys.models.vector import SIMILAR_FILE, VectorModel
 from recsys.service import Query, ServedBundle, cross_sell, similar
 from recsys.service.picks import similar_picks
-from recsys.store import MANIFEST
+from recsys.versions import MANIFEST
 from training.pipeline import train
 
 

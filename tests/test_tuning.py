@@ -13,9 +13,9 @@ import pytest
 from recsys.config import Config, ModelConfig, config_from_dict
 from recsys.data import Events, load_events
 from recsys.models import build_model
-from recsys.store import current_version
 from recsys.tuning import Budget, tune, tune_config, validation_split
 from recsys.tuning.space import SPACES, draw_events, draw_near, draw_params
+from recsys.versions import current_version
 from training.cli import main
 
 SMALL = {"models": {"bm25": {"kind": "bm25", "K": 50}, "popular": {}}}

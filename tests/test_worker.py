@@ -16,7 +16,7 @@ import pytest
 
 from recsys.data.incoming import IncomingEvent
 from recsys.eventstore import open_store
-from recsys.store import (
+from recsys.versions import (
     CURRENT,
     WORKER_STATUS,
     current_version,

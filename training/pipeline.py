@@ -7,25 +7,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
 import scipy.sparse as sp
 
-from recsys.bundle import (
-    CATALOGUE,
-    INTERACTIONS,
-    ITEMS,
-    MODELS,
-    POPULARITY,
-    PURCHASED,
-    SEGMENTS,
-    USERS,
-)
+from recsys.bundle import BundleContents, write_bundle
 from recsys.campaigns.segments import SEGMENTS as SEGMENT_NAMES
 from recsys.campaigns.segments import compute_segments, segments_config
 from recsys.config import Config
@@ -49,8 +37,8 @@ from recsys.membership import SegmentMembership
 from recsys.models import Recommender, fit
 from recsys.models.vector import VectorModel
 from recsys.popularity import Popularity, trending_window
-from recsys.store import publish
 from recsys.tuning import Budget, tune_config
+from recsys.versions import publish
 
 Say = Callable[[str], None]
 
@@ -151,7 +139,7 @@ def train(
                     report.similar_recall[name] = similar_rows(name, model, config)
     with report.stage("publish"):
         report.bundle = publish(
-            Path(models_dir), lambda folder: write_bundle(folder, training, report)
+            Path(models_dir), lambda folder: write(folder, training, report)
         )
     return report
 
@@ -218,37 +206,15 @@ def check_recall_floor(recall: float, config: Config, what: str) -> None:
         )
 
 
-def write_bundle(folder: Path, training: Training, report: TrainReport) -> dict[str, Any]:
-    """Writes every file of the bundle into `folder` and returns the manifest content."""
+def write(folder: Path, training: Training, report: TrainReport) -> dict[str, Any]:
+    """This run's bundle: what it fitted, and the run's own manifest entries."""
     inter = training.interactions
-    inter.users.save(folder / USERS)
-    inter.items.save(folder / ITEMS)
-    sp.save_npz(folder / INTERACTIONS, inter.matrix, compressed=False)
-    sp.save_npz(folder / PURCHASED, training.purchased, compressed=False)
-    training.popularity.save(folder / POPULARITY)
-    if training.segments is not None:
-        training.segments.save(folder / SEGMENTS)
-    if training.catalogue is not None:
-        pq.write_table(training.catalogue.table, folder / CATALOGUE)
-    models = {}
-    for name, model in training.models.items():
-        model.save(folder / MODELS / name)
-        models[name] = {
-            "kind": model.kind,
-            "params": vars(model.params),
-            "index_recall@10": report.index_recall.get(name),
-            "index_search": report.index_search.get(name, {}),
-            "similar_recall@10": report.similar_recall.get(name),
-        }
-    return {
-        "format": 1,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    contents = BundleContents(inter.users, inter.items, inter.matrix, training.purchased,
+                              training.popularity, training.models, training.catalogue,
+                              training.segments)  # fmt: skip
+    entries = {
         "fingerprint": training.events.fingerprint(),
         "config": training.config.to_dict(),
-        "versions": {
-            pkg: package_version(pkg)
-            for pkg in ("recsys", "implicit", "faiss-cpu", "numpy", "scipy", "pyarrow")
-        },
         "data": {
             "events": report.events,
             "skipped": report.skipped,
@@ -260,9 +226,15 @@ def write_bundle(folder: Path, training: Training, report: TrainReport) -> dict[
                 int(training.events.timestamp.max()),
             ],
         },
-        "catalogue": sorted(training.catalogue.given) if training.catalogue else [],
-        "segments": training.segments.counts() if training.segments is not None else {},
-        "models": models,
         "seconds": report.seconds,
         "tuning": report.tuning,
     }
+    per_model = {
+        name: {
+            "index_recall@10": report.index_recall.get(name),
+            "index_search": report.index_search.get(name, {}),
+            "similar_recall@10": report.similar_recall.get(name),
+        }
+        for name in training.models
+    }
+    return write_bundle(folder, contents, entries, per_model)

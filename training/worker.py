@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from recsys.errors import RecsysError
-from recsys.store import WORKER_STATUS, current_version, prune_versions, write_durably
+from recsys.files import write_durably
+from recsys.versions import WORKER_STATUS, current_version, prune_versions
 
 PERIOD = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([smhd]?)")
 UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86_400}

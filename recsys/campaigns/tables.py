@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from recsys.data.readers import file_format, input_files, read_raw
 from recsys.errors import InputError
-from recsys.store import remove_leftovers, writer_gone
+from recsys.files import remove_leftovers, writer_gone
 
 OUTPUT_SUFFIXES = (".csv", ".jsonl", ".parquet")
 

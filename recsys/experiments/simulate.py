@@ -24,7 +24,7 @@ from recsys.experiments.report import verdict
 from recsys.experiments.routing import routed, user_ranker
 from recsys.service.query import Query
 from recsys.service.served import ServedBundle
-from recsys.store import version_folder
+from recsys.versions import version_folder
 
 METRICS = ("hit_rate", "revenue_per_user")
 LABELS = {"hit_rate": "hit rate", "revenue_per_user": "recommended revenue per buyer"}

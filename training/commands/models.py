@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from recsys.store import list_versions, rollback
+from recsys.versions import list_versions, rollback
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -14,7 +14,7 @@ from recsys.errors import ConfigError, InputError
 from recsys.eventstore import open_store
 from recsys.experiments import Experiments
 from recsys.experiments.stored import definition_config
-from recsys.store import WORKER_STATUS
+from recsys.versions import WORKER_STATUS
 from training.worker import Schedule, Worker, parse_period, stop_on_signals, train_argv
 
 BUNDLE = re.compile(r'"bundle": "([^"]+)"')

@@ -1,24 +1,25 @@
-"""The models folder: versions published by one atomic rename, CURRENT naming the one that serves.
+"""The models folder: bundle versions published by one atomic rename, CURRENT naming the one that
+serves, rollback, and the checksums every version is verified against before use.
 
-A run that fails or is killed at any point leaves CURRENT and every published bundle untouched:
-files
-are written under a hidden temporary folder, checked, renamed into place, and CURRENT is replaced
-last.
+A run that fails or is killed at any point leaves CURRENT and every published version untouched:
+files are written under a hidden temporary folder, checked, renamed into place, and CURRENT is
+replaced last. What a version's files hold is recsys.bundle's business; this module only knows
+that `manifest.json` lists every file with its sha256.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from recsys.errors import BundleError
+from recsys.files import fsync_dir, fsync_tree, remove_leftovers, sha256_file, write_durably
 
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
@@ -27,8 +28,8 @@ WORKER_STATUS = "worker.json"  # the retraining worker's status (`recsys worker`
 
 
 def publish(models_dir: Path, write: Callable[[Path], dict[str, Any]]) -> Path:
-    """Calls `write(folder)` to fill a fresh bundle folder (it returns the manifest's content), adds
-    checksums, publishes the folder and points CURRENT at it. Returns the published folder."""
+    """Calls `write(folder)` to fill a fresh version folder (it returns the manifest's content),
+    adds checksums, publishes the folder and points CURRENT at it. Returns the published folder."""
     models_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(models_dir)
     version = new_version(models_dir)
@@ -72,6 +73,18 @@ def current_version(models_dir: Path) -> str | None:
         return None
 
 
+def resolve(path: Path) -> Path:
+    """The version folder `path` names: itself, or the CURRENT version of a models folder."""
+    if (path / CURRENT).is_file():
+        version = current_version(path)
+        if not version:
+            raise BundleError(f"{path / CURRENT} is empty")
+        return path / version
+    if (path / MANIFEST).is_file():
+        return path
+    raise BundleError(f"no bundle at {path} (no {CURRENT} or {MANIFEST})")
+
+
 def list_versions(models_dir: Path) -> list[dict[str, Any]]:
     """Every published bundle, oldest first: version, created, models and whether it serves."""
     current = current_version(models_dir)
@@ -97,8 +110,6 @@ def list_versions(models_dir: Path) -> list[dict[str, Any]]:
 
 def rollback(models_dir: Path, version: str) -> None:
     """Points CURRENT at an earlier bundle after checking that it is whole."""
-    from recsys.bundle import verify
-
     verify(version_folder(models_dir, version))
     set_current(models_dir, version)
 
@@ -121,35 +132,20 @@ def checksums(folder: Path) -> dict[str, str]:
     }
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def write_durably(path: Path, data: bytes) -> None:
-    with open(path, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def fsync_tree(folder: Path) -> None:
-    for path in folder.rglob("*"):
-        if path.is_file():
-            with open(path, "rb") as fh:
-                os.fsync(fh.fileno())
-    fsync_dir(folder)
-
-
-def fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
+def verify(folder: Path) -> dict[str, Any]:
+    """The manifest, once every file it lists exists with the listed sha256; BundleError if not."""
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        manifest = json.loads((folder / MANIFEST).read_text())
+        files = manifest["files"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BundleError(f"bundle {folder}: unreadable {MANIFEST} ({exc})") from None
+    for name, expected in files.items():
+        path = folder / name
+        if not path.is_file():
+            raise BundleError(f"bundle {folder}: file {name} is missing")
+        if sha256_file(path) != expected:
+            raise BundleError(f"bundle {folder}: file {name} fails its sha256 check (damaged)")
+    return manifest
 
 
 def remove_stale_temporaries(models_dir: Path, older_than_seconds: float = 3600) -> None:
@@ -158,29 +154,6 @@ def remove_stale_temporaries(models_dir: Path, older_than_seconds: float = 3600)
         models_dir.glob(f"{TMP_PREFIX}*"),
         lambda tmp: time.time() - tmp.stat().st_mtime > older_than_seconds,
     )
-
-
-def remove_leftovers(paths: Iterable[Path], stale: Callable[[Path], bool]) -> None:
-    """Removes the temporary files and folders among `paths` that `stale` says no run is still
-    writing."""
-    for tmp in paths:
-        if stale(tmp):
-            shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
-
-
-def writer_gone(path: Path) -> bool:
-    """Whether the process whose id ends the temporary name (`...-PID`) has ended (a process of
-    this machine: the temporary file sits beside its target)."""
-    pid = path.name.rpartition("-")[2]
-    if not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except (PermissionError, OverflowError):  # alive but another user's; no process id
-        return False
-    return False
 
 
 def prune_versions(models_dir: Path, keep_newest: int, keep: set[str]) -> list[str]:
