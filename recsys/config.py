@@ -1,47 +1,42 @@
-"""The typed configuration: frozen dataclasses read from one TOML file.
+"""The typed configuration: frozen dataclasses read from one TOML file, every section checked
+when it is loaded.
 
 Every key has a default; unknown keys, wrong types and out-of-range values raise ConfigError naming
-the key. Each model kind validates its own parameters (see recsys.models), so this module keeps them
-as a table.
+the key, whichever section they are in: `[events]`, `[models.*]` (each kind's Params, see
+recsys.models), `[index]`, `[server]`, `[[experiments]]` (recsys.experiments.config) and
+`[segments]` (recsys.campaigns.segments). The entry points (training/, serving/settings.py) choose
+the file; nothing here reads the environment.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import tomllib
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from recsys.errors import ConfigError
+from recsys.campaigns.segments import SegmentsConfig, segments_config
+from recsys.checks import at_least, between, one_of, section, unknown
+from recsys.data.interactions import EventsConfig
+from recsys.errors import ConfigError, InputError
+from recsys.experiments.config import ExperimentConfig, read_experiments
+from recsys.models import ModelConfig, model_params
+from recsys.popularity import trending_window
 
-T = TypeVar("T")
-DEFAULT_WEIGHTS = {"view": 1.0, "add_to_cart": 3.0, "purchase": 5.0}
-
-
-@dataclass(frozen=True)
-class EventsConfig:
-    weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
-    damping: str = "log1p"
-    half_life_days: float = 0.0
-    relevant: tuple[str, ...] = ("purchase",)
-
-    def check(self, key: str) -> None:
-        if not self.weights:
-            raise ConfigError(f"{key}.weights", "needs at least one event type")
-        for name, weight in self.weights.items():
-            if not name or weight < 0:
-                raise ConfigError(f"{key}.weights.{name}", "must be a weight >= 0")
-        one_of(f"{key}.damping", self.damping, ("log1p", "none"))
-        at_least(f"{key}.half_life_days", self.half_life_days, 0)
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    kind: str
-    params: dict[str, Any] = field(default_factory=dict)
+__all__ = [
+    "Config",
+    "ConfigError",
+    "EventsConfig",
+    "ExperimentConfig",
+    "IndexConfig",
+    "ModelConfig",
+    "SegmentsConfig",
+    "ServerConfig",
+    "config_from_dict",
+    "load_config",
+]
+DEFAULT_MODELS = ("als", "popular")
 
 
 @dataclass(frozen=True)
@@ -96,50 +91,53 @@ class ServerConfig:
 class Config:
     events: EventsConfig = field(default_factory=EventsConfig)
     models: dict[str, ModelConfig] = field(
-        default_factory=lambda: {"als": ModelConfig("als"), "popular": ModelConfig("popular")}
+        default_factory=lambda: {name: ModelConfig(name) for name in DEFAULT_MODELS}
     )
     index: IndexConfig = field(default_factory=IndexConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
-    experiments: tuple[dict[str, Any], ...] = ()
-    segments: dict[str, Any] = field(default_factory=dict)
+    experiments: tuple[ExperimentConfig, ...] = ()
+    segments: SegmentsConfig = field(default_factory=SegmentsConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
 def load_config(path: str | Path | None = None) -> Config:
-    """Reads the TOML file at `path` (or $RECSYS_CONFIG); defaults for everything when neither is
-    set."""
-    path = path or os.environ.get("RECSYS_CONFIG")
-    if not path:
+    """Reads and checks the TOML file at `path`; defaults for everything without one. A file that
+    cannot be read or is not TOML is an InputError naming it; a bad key a ConfigError naming the
+    key (and the file)."""
+    if path is None or path == "":
         return config_from_dict({})
     try:
         with open(path, "rb") as fh:
             table = tomllib.load(fh)
     except OSError as exc:
-        raise ConfigError("--config", f"cannot read {path}: {exc.strerror}") from None
+        raise InputError(str(path), f"cannot read the config file: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError("--config", f"{path} is not valid TOML: {exc}") from None
-    return config_from_dict(table)
+        raise InputError(str(path), f"not a valid TOML config file: {exc}") from None
+    try:
+        return config_from_dict(table)
+    except ConfigError as exc:
+        raise ConfigError(exc.key, exc.reason, str(path)) from None
 
 
 def config_from_dict(table: dict[str, Any]) -> Config:
-    """Builds and validates a Config from a parsed TOML table."""
+    """Builds and checks a Config from a parsed TOML table: every section, every model's
+    parameters, every experiment (variants naming only models of `[models]`) and the segments."""
     unknown(table, {f.name for f in dataclasses.fields(Config)}, "")
     events = section(EventsConfig, table.get("events", {}), "events")
     index = section(IndexConfig, table.get("index", {}), "index")
     server = section(ServerConfig, table.get("server", {}), "server")
     models = read_models(table["models"], "models") if "models" in table else Config().models
-    experiments = table.get("experiments", [])
-    if not isinstance(experiments, list) or not all(isinstance(e, dict) for e in experiments):
-        raise ConfigError("experiments", "must be an array of tables ([[experiments]])")
-    segments = table.get("segments", {})
-    if not isinstance(segments, dict):
-        raise ConfigError("segments", "must be a table")
-    return Config(events, models, index, server, tuple(experiments), segments)
+    trending_window(models)  # popular models must agree on one trending table
+    known = set(models) if "models" in table else None  # defaults: the bundle may hold others
+    experiments = read_experiments(table.get("experiments", []), known)
+    segments = segments_config(table.get("segments", {}))
+    return Config(events, models, index, server, experiments, segments)
 
 
 def read_models(table: Any, key: str) -> dict[str, ModelConfig]:
+    """`[models.<name>]` tables (kind defaults to the name), each checked against its kind."""
     if not isinstance(table, dict) or not table:
         raise ConfigError(key, 'must name at least one model, e.g. [models.als] kind = "als"')
     models = {}
@@ -151,64 +149,5 @@ def read_models(table: Any, key: str) -> dict[str, ModelConfig]:
         if not isinstance(kind, str):
             raise ConfigError(f"{key}.{name}.kind", "must be a string")
         models[name] = ModelConfig(kind, params)
+        model_params(name, models[name])
     return models
-
-
-def section(cls: type[T], table: Any, key: str) -> T:
-    """Builds the dataclass `cls` from `table`, checking names and types; then its own range
-    checks."""
-    if not isinstance(table, dict):
-        raise ConfigError(key, "must be a table")
-    hints = typing.get_type_hints(cls)
-    unknown(table, set(hints), key)
-    values = {name: coerce(f"{key}.{name}", value, hints[name]) for name, value in table.items()}
-    built = cls(**values)
-    check = getattr(built, "check", None)
-    if check:
-        check(key)
-    return built
-
-
-def coerce(key: str, value: Any, hint: Any) -> Any:
-    """Checks `value` against the annotation `hint` (the few shapes configs use) and converts it."""
-    origin = typing.get_origin(hint)
-    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if hint in (int, str, bool) and type(value) is hint:
-        return value
-    if origin is tuple and isinstance(value, list):
-        item = typing.get_args(hint)[0]
-        return tuple(coerce(f"{key}[{i}]", v, item) for i, v in enumerate(value))
-    if origin is dict and isinstance(value, dict):
-        item = typing.get_args(hint)[1]
-        return {str(k): coerce(f"{key}.{k}", v, item) for k, v in value.items()}
-    raise ConfigError(key, f"expected {type_name(hint)}, got {value!r}")
-
-
-def type_name(hint: Any) -> str:
-    names = {float: "a number", int: "an integer", str: "a string", bool: "true or false"}
-    if hint in names:
-        return names[hint]
-    return "an array" if typing.get_origin(hint) is tuple else "a table"
-
-
-def unknown(table: dict[str, Any], known: set[str], key: str) -> None:
-    for name in table:
-        if name not in known:
-            where = f"{key}.{name}" if key else name
-            raise ConfigError(where, f"unknown key (known: {', '.join(sorted(known))})")
-
-
-def at_least(key: str, value: float, low: float) -> None:
-    if value < low:
-        raise ConfigError(key, f"must be >= {low}, got {value}")
-
-
-def between(key: str, value: float, low: float, high: float) -> None:
-    if not low <= value <= high:
-        raise ConfigError(key, f"must be between {low} and {high}, got {value}")
-
-
-def one_of(key: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ConfigError(key, f"must be one of {', '.join(allowed)}, got {value!r}")

@@ -26,11 +26,13 @@ class InputError(RecsysError):
 
 
 class ConfigError(RecsysError):
-    """An unknown key or an out-of-range value in the configuration."""
+    """An unknown key or an out-of-range value in the configuration (of the file `path`, when
+    read from one)."""
 
-    def __init__(self, key: str, reason: str) -> None:
-        self.key, self.reason = key, reason
-        super().__init__(f"config key '{key}': {reason}")
+    def __init__(self, key: str, reason: str, path: str | None = None) -> None:
+        self.key, self.reason, self.path = key, reason, path
+        where = f"{path}: " if path else ""
+        super().__init__(f"{where}config key '{key}': {reason}")
 
 
 class BundleError(RecsysError):

@@ -11,9 +11,11 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from recsys.config import ModelConfig, section
+from recsys.checks import section
 from recsys.data.events import Events
+from recsys.data.interactions import DEFAULT_WEIGHTS, type_weights
 from recsys.errors import ConfigError
+from recsys.models.base import ModelConfig
 from recsys.models.popular import Popular, PopularParams
 from recsys.ranking import top_n
 
@@ -25,7 +27,7 @@ PARAMS = "params.json"
 @dataclass
 class Popularity:
     """Per item number: `best_sellers` (purchases, ties broken by interactions) and `trending`
-    (events in the last `window_days`, weighted towards purchases)."""
+    (events in the last `window_days`, each weighted as `[events.weights]` weighs its type)."""
 
     best_sellers: np.ndarray
     trending: np.ndarray
@@ -33,14 +35,18 @@ class Popularity:
 
     @classmethod
     def from_events(
-        cls, events: Events, n_items: int, window_days: float = DEFAULT_WINDOW_DAYS
+        cls,
+        events: Events,
+        n_items: int,
+        window_days: float = DEFAULT_WINDOW_DAYS,
+        weights: Mapping[str, float] = DEFAULT_WEIGHTS,
     ) -> Popularity:
         bought = events.is_type("purchase")
         purchases = np.bincount(events.item[bought], minlength=n_items).astype(np.float32)
         touched = np.bincount(events.item, minlength=n_items).astype(np.float32)
         best = purchases + touched / (touched.max() + 1.0)
         recent = events.timestamp >= events.timestamp.max() - window_days * DAY
-        weight = np.where(bought, 5.0, 1.0)[recent]
+        weight = type_weights(events, weights)[recent]
         trending = np.bincount(events.item[recent], weights=weight, minlength=n_items)
         return cls(best.astype(np.float32), trending.astype(np.float32), window_days)
 

@@ -50,7 +50,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     metrics = Metrics()
     metrics.add_collector(WorkerStatus(settings.models_dir))
     store = open_store(settings.database_url)
-    experiments = Experiments.from_config(settings.config.experiments)
+    experiments = Experiments(settings.config.experiments)
     live_items = LiveItems()
     holder = BundleHolder(
         settings.models_dir, lambda old, new: bundle_swapped(app, old, new), live_items

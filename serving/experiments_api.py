@@ -86,11 +86,12 @@ def list_experiments() -> Response:
 @accepts(body=TABLE, status=201, response=DESCRIBED,
          errors=((409, "the name is taken"),))  # fmt: skip
 def create_experiment() -> tuple[Response, int]:
-    """Define an experiment (API key): the body is one [[experiments]] table as JSON. Every worker
-    serves it within server.experiments_refresh_seconds. It never changes: to change it, stop it
-    and create another under a new name (names are never reused)."""
+    """Define an experiment (API key): the body is one [[experiments]] table as JSON, checked as
+    the config file's are (variants name models of the config or of the serving bundle). Every
+    worker serves it within server.experiments_refresh_seconds. It never changes: to change it,
+    stop it and create another under a new name (names are never reused)."""
     body = body_args()
-    experiment = read_definition(body)
+    experiment = read_definition(body, servable_models())
     live = live_experiments()
     with parameter_errors("experiments[0]"):  # the check names keys as in a config of one
         live.check(experiment)
@@ -100,6 +101,15 @@ def create_experiment() -> tuple[Response, int]:
                        "not even a stopped experiment's: choose another name")  # fmt: skip
     live.refresh()
     return jsonify(described(experiment, "admin")), 201
+
+
+def servable_models() -> set[str]:
+    """The models a new experiment's variants may name: the config's and the serving bundle's."""
+    found = resources()
+    models = set(found.settings.config.models)
+    if found.holder.ready:
+        models |= set(found.holder.served.bundle.models)
+    return models
 
 
 @bp.delete("/admin/experiments/<name>")

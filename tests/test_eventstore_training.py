@@ -82,18 +82,31 @@ def test_train_cli_reads_files_and_store_without_forgotten_users(
 
 
 def test_file_only_training_honours_the_servers_forgotten_users(
-    split_shop: tuple[Path, str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    split_shop: tuple[Path, str, str], tmp_path: Path
 ) -> None:
     from recsys.config import load_config
     from recsys.eventstore.training import load_training_events
 
     file, url, gone = split_shop
     weights = tuple(load_config(tmp_path / "small.toml").events.weights)
-    monkeypatch.setenv("RECSYS_DATABASE_URL", url)
-    assert gone not in load_training_events(file, None, weights).users
-    monkeypatch.setenv("RECSYS_DATABASE_URL", f"sqlite:///{tmp_path / 'absent.db'}")
-    assert gone in load_training_events(file, None, weights).users
+    assert gone not in load_training_events(file, None, weights, forgetting_db=url).users
+    absent = f"sqlite:///{tmp_path / 'absent.db'}"
+    assert gone in load_training_events(file, None, weights, forgetting_db=absent).users
     assert not (tmp_path / "absent.db").exists()
+
+
+def test_train_cli_honours_the_forgotten_users_of_recsys_database_url(
+    split_shop: tuple[Path, str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from recsys.bundle import Bundle
+    from training.cli import main
+
+    file, url, gone = split_shop
+    monkeypatch.setenv("RECSYS_DATABASE_URL", url)  # the entry point reads it, not the library
+    models = tmp_path / "models"
+    argv = ["train", "--events", str(file), "--config", str(tmp_path / "small.toml")]
+    assert main([*argv, "--models", str(models)]) == 0
+    assert gone not in Bundle.load(models).users
 
 
 @pytest.mark.parametrize(

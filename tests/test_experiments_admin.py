@@ -51,6 +51,12 @@ def definition(name: str, **changes: Any) -> dict[str, Any]:
     }
 
 
+def strategy(text: str) -> dict[str, Any]:
+    """A definition whose variant B serves the strategy `text`."""
+    return definition("x", variants=[{"name": "A", "model": "als", "share": 0.5},
+                                     {"name": "B", "strategy": text, "share": 0.5}])  # fmt: skip
+
+
 def make_app(models: Path, database_url: str) -> Flask:
     return create_app(
         {
@@ -156,6 +162,20 @@ def test_adding_an_experiment_never_moves_running_visitors(
         (definition("a/b"), "name"),
         (definition("x", colour="red"), "colour"),
         ({"name": "x"}, "variants"),
+        ({}, "name"),
+        (definition("x", start=1e20), "start"),
+        (definition("x", end=float("-1e300")), "end"),
+        (strategy("als+diversity=high"), "variants[1].strategy"),
+        (strategy("als+diversity=5"), "variants[1].strategy"),
+        (strategy("als+diversity=nan"), "variants[1].strategy"),
+        (strategy("als+boost=1"), "variants[1].strategy"),
+        (strategy("svd+diversity=0.3"), "variants[1].strategy"),
+        (definition("x", variants=[{"name": "A", "model": "als", "share": 0.5},
+                                   {"name": "B", "model": "svd", "share": 0.5}]),
+         "variants[1].model"),
+        (definition("x", variants=[{"name": "A", "share": 0.5},
+                                   {"name": "B", "share": 0.5, "params": {"diversity": 5}}]),
+         "variants[1].params.diversity"),
     ],
 )  # fmt: skip
 def test_a_bad_definition_is_a_400_naming_the_key(
@@ -239,14 +259,17 @@ def test_a_stored_definition_that_no_longer_validates_is_skipped(
     models_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     url = f"sqlite:///{tmp_path / 'events.db'}"
-    with open_store(url) as store:
+    with open_store(url) as store:  # as earlier versions stored them, unchecked
         store.add_experiment("old", definition("old", retired_key=True), time.time())
+        store.add_experiment("far", definition("far", start=1e20), time.time())
+        store.add_experiment("high", {**strategy("als+diversity=high"), "name": "high"}, 1.0)
         store.add_experiment("fine", definition("fine"), time.time())
     with caplog.at_level("ERROR", "recsys.server"):
         client = make_app(models_dir, url).test_client()
-    assert "stored_experiment_skipped" in caplog.text and "retired_key" in caplog.text
-    listed = [e["name"] for e in client.get("/v1/experiments").json["experiments"]]
-    assert listed == ["home", "fine"]
+    assert caplog.text.count("stored_experiment_skipped") == 3 and "retired_key" in caplog.text
+    listed = client.get("/v1/experiments")
+    assert listed.status_code == 200
+    assert [e["name"] for e in listed.json["experiments"]] == ["home", "fine"]
     stopped = client.delete("/admin/experiments/old", headers=AUTH)
     assert stopped.status_code == 200 and stopped.json["active"] is False
 

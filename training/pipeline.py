@@ -15,7 +15,7 @@ import scipy.sparse as sp
 
 from recsys.bundle import BundleContents, write_bundle
 from recsys.campaigns.segments import SEGMENTS as SEGMENT_NAMES
-from recsys.campaigns.segments import compute_segments, segments_config
+from recsys.campaigns.segments import compute_segments
 from recsys.config import Config
 from recsys.data import (
     Catalogue,
@@ -26,7 +26,6 @@ from recsys.data import (
 )
 from recsys.errors import BundleError
 from recsys.eventstore.training import (
-    forgetting_store_url,
     load_training_events,
     stored_item_changes,
     with_item_changes,
@@ -97,17 +96,20 @@ def train(
     say: Say | None = None,
     events_db: str | None = None,
     tune: Budget | None = None,
+    forgetting_db: str | None = None,
 ) -> TrainReport:
     """Reads, fits and publishes. Nothing is written unless every step before publishing
-    succeeds."""
+    succeeds. Users forgotten in `events_db`, or else in `forgetting_db` (the server's store),
+    are left out; the item changes of that store are merged into the catalogue."""
     say = say or (lambda _: None)
     report = TrainReport()
-    thresholds = segments_config(config.segments)  # a bad [segments] table stops the run first
     with report.stage("read"):
         weights = tuple(config.events.weights)
-        events = load_training_events(events_path, events_db, weights, on_error, say)
+        events = load_training_events(
+            events_path, events_db, weights, on_error, say, forgetting_db
+        )
         catalogue = load_catalogue(catalogue_path) if catalogue_path else None
-        changes = stored_item_changes(events_db or forgetting_store_url())
+        changes = stored_item_changes(events_db or forgetting_db)
         catalogue = with_item_changes(catalogue, written_at(catalogue_path), changes)
     report.events, report.skipped = len(events), dict(events.skipped)
     for reason, count in events.skipped.items():
@@ -119,7 +121,7 @@ def train(
         training = prepare(events, catalogue, config)
     report.users, report.items, report.nnz = *training.interactions.shape, training.interactions.nnz
     with report.stage("segments"):  # the bundle's users are the events' users, in that order
-        segments = compute_segments(training.events, thresholds, catalogue)
+        segments = compute_segments(training.events, config.segments, catalogue)
         training.segments = SegmentMembership.from_flags(segments, SEGMENT_NAMES)
     recent = active_users(training.events, config)
     for name in config.models:
@@ -151,7 +153,8 @@ def prepare(events: Events, catalogue: Catalogue | None, config: Config) -> Trai
         catalogue = catalogue.aligned(items)
     interactions = Interactions.from_events(events, config.events, items)
     purchased = purchases_matrix(events, len(items))
-    popularity = Popularity.from_events(events, len(items), trending_window(config.models))
+    window = trending_window(config.models)
+    popularity = Popularity.from_events(events, len(items), window, config.events.weights)
     return Training(config, events, interactions, purchased, popularity, catalogue, {})
 
 

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 from scipy.stats import rankdata
 
 from recsys.campaigns.activity import DAY, abandoned_carts, last_purchase, now_of
-from recsys.config import at_least, between, section
+from recsys.checks import at_least, between, section
 from recsys.data.catalogue import Catalogue
 from recsys.data.events import Events
 from recsys.errors import ConfigError
@@ -57,7 +57,7 @@ class SegmentsConfig:
 
 
 def segments_config(table: dict) -> SegmentsConfig:
-    """Validates the raw `[segments]` table kept by recsys.config.Config."""
+    """Checks a raw `[segments]` table (recsys.config does when the config is loaded)."""
     return section(SegmentsConfig, table, "segments")
 
 

@@ -2,16 +2,38 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
 
-from recsys.config import EventsConfig
+from recsys.checks import at_least, one_of
 from recsys.data.events import Events
 from recsys.data.vocabulary import Vocabulary
+from recsys.errors import ConfigError
 
 DAY = 86_400.0
+DEFAULT_WEIGHTS = {"view": 1.0, "add_to_cart": 3.0, "purchase": 5.0}
+
+
+@dataclass(frozen=True)
+class EventsConfig:
+    """The `[events]` table: how events become the interactions models learn from."""
+
+    weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    damping: str = "log1p"
+    half_life_days: float = 0.0
+    relevant: tuple[str, ...] = ("purchase",)
+
+    def check(self, key: str) -> None:
+        if not self.weights:
+            raise ConfigError(f"{key}.weights", "needs at least one event type")
+        for name, weight in self.weights.items():
+            if not name or weight < 0:
+                raise ConfigError(f"{key}.weights.{name}", "must be a weight >= 0")
+        one_of(f"{key}.damping", self.damping, ("log1p", "none"))
+        at_least(f"{key}.half_life_days", self.half_life_days, 0)
 
 
 @dataclass
@@ -56,9 +78,14 @@ class Interactions:
         return Interactions(matrix.tocsr(), self.users, self.items)
 
 
+def type_weights(events: Events, weights: Mapping[str, float]) -> np.ndarray:
+    """Each event's weight by its type (0 for types `weights` does not name)."""
+    by_type = np.array([weights.get(name, 0.0) for name in events.event_types], np.float32)
+    return by_type[events.event]
+
+
 def event_weights(events: Events, config: EventsConfig, now: int | None = None) -> np.ndarray:
-    by_type = np.array([config.weights.get(name, 0.0) for name in events.event_types], np.float32)
-    weights = by_type[events.event]
+    weights = type_weights(events, config.weights)
     if config.half_life_days > 0 and len(events):
         reference = events.timestamp.max() if now is None else now
         age_days = (reference - events.timestamp).clip(min=0) / DAY

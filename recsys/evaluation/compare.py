@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from recsys.config import Config, ModelConfig
+from recsys.config import Config
 from recsys.data import Catalogue, Events, Interactions, events_matrix
-from recsys.errors import ConfigError
+from recsys.errors import ParameterError
 from recsys.evaluation.evaluate import (
     EvalResult,
     ItemFacts,
@@ -23,7 +23,7 @@ from recsys.evaluation.evaluate import (
 )
 from recsys.evaluation.splits import Split
 from recsys.evaluation.stats import bootstrap_ci, paired_test
-from recsys.models import KINDS, Recommender, fit
+from recsys.models import KINDS, ModelConfig, Recommender, fit
 from recsys.models.base import FoldIn
 
 Say = Callable[[str], None]
@@ -100,7 +100,7 @@ def resolve_models(names: Sequence[str] | None, config: Config) -> dict[str, Mod
             chosen[name] = ModelConfig(name)
         else:
             known = sorted(set(config.models) | set(KINDS))
-            raise ConfigError("--models", f"unknown model {name!r} (known: {', '.join(known)})")
+            raise ParameterError("models", f"unknown model {name!r} (known: {', '.join(known)})")
     return chosen
 
 

@@ -23,8 +23,6 @@ from collections.abc import Callable, Collection
 
 import numpy as np
 
-ACCURACY = ("precision", "recall", "recall_trunc", "ndcg", "map", "mrr", "hit_rate")
-
 
 def hit_matrix(ranked: np.ndarray, relevant_rows: list[np.ndarray]) -> np.ndarray:
     """`hits[u, r]`: is ranked[u, r] among relevant_rows[u] (sorted or not)?"""

@@ -6,7 +6,6 @@ is reported like a bad line, naming the store and the event's id.
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Collection, Sequence
 from pathlib import Path
@@ -20,10 +19,8 @@ from recsys.data.catalogue import Catalogue, fill_missing
 from recsys.data.events import OPTIONAL_TEXT, REQUIRED, Events, Progress, number, validate
 from recsys.data.readers import RawTable, input_files, read_raw
 from recsys.errors import InputError
-from recsys.eventstore import DEFAULT_URL, EventStore, forgotten_mask, open_store, sqlite_path
+from recsys.eventstore import EventStore, forgotten_mask, open_store, sqlite_path
 from recsys.eventstore.items import StoredItem
-
-DATABASE_ENV = "RECSYS_DATABASE_URL"
 
 
 def load_training_events(
@@ -32,10 +29,11 @@ def load_training_events(
     event_types: Collection[str],
     on_error: str = "fail",
     progress: Progress | None = None,
+    forgetting_db: str | None = None,
 ) -> Events:
     """Events from a file or folder and/or an event store URL, checked and numbered as
-    `recsys.data.load_events` does. Users forgotten in the store (`events_db`, or else the server's
-    store when one exists, see `forgetting_store_url`) are left out of every source."""
+    `recsys.data.load_events` does. Users forgotten in the store (`events_db`, or else
+    `forgetting_db`, the server's store, when it exists) are left out of every source."""
     if events_path is None and events_db is None:
         raise InputError("--events", "give an events file or folder, or --events-db")
     progress = progress or (lambda _: None)
@@ -48,7 +46,7 @@ def load_training_events(
             tables.append(validate(raw, known, on_error, skipped))
     if events_db is not None and not exists(events_db):
         raise InputError(events_db, "no such event store file")
-    store_url = events_db or forgetting_store_url()
+    store_url = events_db or (forgetting_db if forgetting_db and exists(forgetting_db) else None)
     forgotten: set[str] = set()
     if store_url is not None:
         with open_store(store_url) as store:
@@ -82,13 +80,6 @@ def stored_rows(store: EventStore, known: tuple[str, ...], progress: Progress) -
         lambda rows: np.asarray(ids)[rows],
         [],
     )
-
-
-def forgetting_store_url() -> str | None:
-    """The store whose forgotten users training honours when no --events-db is given: the one
-    RECSYS_DATABASE_URL names, else the server's default ./recsys.db if that file exists."""
-    url = os.environ.get(DATABASE_ENV) or DEFAULT_URL
-    return url if exists(url) else None
 
 
 def exists(url: str) -> bool:

@@ -1,4 +1,5 @@
-"""The `[[experiments]]` tables, validated into frozen dataclasses (the Config keeps them raw).
+"""The `[[experiments]]` tables, validated into frozen dataclasses when the config is loaded (and
+POST /admin/experiments bodies, through recsys.experiments.stored).
 
 ```toml
 [[experiments]]
@@ -12,22 +13,28 @@ audience = "returning"               # all | new | returning
 segment = "champions"                # optional: only visitors in this segment
 attribution_hours = 24.0
 ```
+A strategy is a model name and settings: `diversity` (0..1, the re-ranking's share of novelty) is
+the one there is. A variant may also give them as a table: `params = { diversity = 0.3 }`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from recsys.config import at_least, between, one_of, section, unknown
+from recsys.checks import at_least, between, one_of, section, shown, unknown
 from recsys.errors import ConfigError
 
 PLACEMENTS = ("recommendations", "similar", "cross-sell", "session", "popular", "batch")
 AUDIENCES = ("all", "new", "returning")
 MODES = ("split", "interleave")
 SHARE_SLACK = 1e-9
+STRATEGY_PARAMS = {"diversity": (0.0, 1.0)}  # name -> (low, high)
+LATEST_TIME = dt.datetime(9999, 12, 31, tzinfo=dt.UTC).timestamp()  # datetime's last year
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,13 @@ class VariantConfig:
             raise ConfigError(f"{key}.strategy", "give either model or strategy, not both")
         if self.strategy:
             parse_strategy(self.strategy, f"{key}.strategy")
+        for name, value in self.params.items():
+            check_strategy_param(f"{key}.params.{name}", name, value)
+
+    @property
+    def model_key(self) -> str:
+        """The key that names this variant's model (relative to the variant)."""
+        return "strategy" if self.strategy else "model"
 
     def resolved(self) -> tuple[str, dict[str, Any]]:
         """The model name and the parameters this variant serves with."""
@@ -120,11 +134,16 @@ def variant_dict(variant: VariantConfig) -> dict[str, Any]:
     return {"name": variant.name, "share": variant.share, "model": model, "params": params}
 
 
-def read_experiments(tables: Any) -> tuple[ExperimentConfig, ...]:
-    """Validates the raw `[[experiments]]` list; ConfigError naming the key on any problem."""
+def read_experiments(
+    tables: Any, models: Collection[str] | None = None
+) -> tuple[ExperimentConfig, ...]:
+    """Validates the raw `[[experiments]]` list; ConfigError naming the key on any problem.
+    `models`: the model names variants may serve (None: not known here, any name)."""
     if not isinstance(tables, list | tuple):
         raise ConfigError("experiments", "must be an array of tables ([[experiments]])")
-    experiments = tuple(read_experiment(t, f"experiments[{i}]") for i, t in enumerate(tables))
+    experiments = tuple(
+        read_experiment(t, f"experiments[{i}]", models) for i, t in enumerate(tables)
+    )
     seen: set[str] = set()
     for i, experiment in enumerate(experiments):
         if experiment.name in seen:
@@ -133,7 +152,10 @@ def read_experiments(tables: Any) -> tuple[ExperimentConfig, ...]:
     return experiments
 
 
-def read_experiment(table: Any, key: str) -> ExperimentConfig:
+def read_experiment(
+    table: Any, key: str, models: Collection[str] | None = None
+) -> ExperimentConfig:
+    """One `[[experiments]]` table (`models` as for read_experiments)."""
     if not isinstance(table, dict):
         raise ConfigError(key, "must be a table")
     times = {name: str(table[name]) for name in ("start", "end") if name in table}
@@ -144,6 +166,8 @@ def read_experiment(table: Any, key: str) -> ExperimentConfig:
         raise ConfigError(f"{key}.name", "must be a non-empty string")
     variants = read_variants(table.get("variants"), f"{key}.variants")
     check_variants(variants, raw.mode, f"{key}.variants")
+    if models is not None:
+        check_models(variants, models, f"{key}.variants")
     for i, placement in enumerate(raw.placements):
         one_of(f"{key}.placements[{i}]", placement, PLACEMENTS)
     one_of(f"{key}.mode", raw.mode, MODES)
@@ -183,26 +207,47 @@ def check_variants(variants: tuple[VariantConfig, ...], mode: str, key: str) -> 
         raise ConfigError(key, f"shares must add up to at most 1 (and more than 0), got {total:g}")
 
 
-def parse_strategy(strategy: str, key: str) -> tuple[str, dict[str, Any]]:
-    """ "als+diversity=0.3" -> ("als", {"diversity": 0.3}); values are numbers where they parse."""
+def check_models(variants: tuple[VariantConfig, ...], models: Collection[str], key: str) -> None:
+    """Every variant serves a model of `models`, unless it pins a bundle version (whose models
+    may differ) or names none (the bundle's default)."""
+    for i, variant in enumerate(variants):
+        model, _ = variant.resolved()
+        if model and not variant.bundle and model not in models:
+            raise ConfigError(
+                f"{key}[{i}].{variant.model_key}",
+                f"no model {shown(model)} in [models] (known: {', '.join(sorted(models))})",
+            )
+
+
+def parse_strategy(strategy: str, key: str) -> tuple[str, dict[str, float]]:
+    """ "als+diversity=0.3" -> ("als", {"diversity": 0.3}): a model name, then settings of
+    STRATEGY_PARAMS, each a number in its range."""
     model, *settings = strategy.split("+")
     if not model.strip():
         raise ConfigError(key, f"must start with a model name, e.g. 'als+diversity=0.3', got "
-                               f"{strategy!r}")  # fmt: skip
-    params: dict[str, Any] = {}
+                               f"{shown(strategy)}")  # fmt: skip
+    params: dict[str, float] = {}
     for setting in settings:
-        name, equals, value = setting.partition("=")
-        if not equals or not name.strip() or not value.strip():
-            raise ConfigError(key, f"expected name=value after '+', got {setting!r}")
-        params[name.strip()] = number_or_text(value.strip())
+        name, equals, text = (part.strip() for part in setting.partition("="))
+        if not equals or not name or not text:
+            raise ConfigError(key, f"expected name=value after '+', got {shown(setting)}")
+        try:
+            value = float(text)
+        except ValueError:
+            raise ConfigError(key, f"{name} must be a number, got {shown(text)}") from None
+        params[name] = check_strategy_param(key, name, value)
     return model.strip(), params
 
 
-def number_or_text(value: str) -> Any:
-    try:
-        return float(value)
-    except ValueError:
-        return value
+def check_strategy_param(key: str, name: str, value: float) -> float:
+    """`value` if `name` is a strategy setting and `value` is finite and in its range."""
+    if name not in STRATEGY_PARAMS:
+        known = ", ".join(STRATEGY_PARAMS)
+        raise ConfigError(key, f"unknown setting {shown(name)} (known: {known})")
+    low, high = STRATEGY_PARAMS[name]
+    if not (math.isfinite(value) and low <= value <= high):
+        raise ConfigError(key, f"{name} must be between {low:g} and {high:g}, got {value}")
+    return value
 
 
 def parse_time(value: Any, key: str) -> float | None:
@@ -210,7 +255,7 @@ def parse_time(value: Any, key: str) -> float | None:
     if value is None or value == "":
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+        return in_range(float(value), key)
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         value = dt.datetime.combine(value, dt.time())
     if isinstance(value, str):
@@ -222,7 +267,14 @@ def parse_time(value: Any, key: str) -> float | None:
         raise ConfigError(key, f"expected a date-time, got {value!r}")
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
-    return value.timestamp()
+    return in_range(value.timestamp(), key)
+
+
+def in_range(seconds: float, key: str) -> float:
+    """Unix seconds between 1970 and the end of year 9999 (what reports can write as dates)."""
+    if not (math.isfinite(seconds) and 0 <= seconds <= LATEST_TIME):
+        raise ConfigError(key, f"must be a time between 1970 and 9999, got {seconds:g}")
+    return seconds
 
 
 def iso(seconds: float | None) -> str | None:

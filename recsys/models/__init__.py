@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from recsys.config import ModelConfig, section
+from recsys.checks import section
 from recsys.data.events import Events
 from recsys.data.interactions import Interactions
 from recsys.errors import ConfigError
 from recsys.models.als import ALS
-from recsys.models.base import FitsEvents, Recommender
+from recsys.models.base import FitsEvents, ModelConfig, Recommender
 from recsys.models.bpr import BPR
 from recsys.models.cooccurrence import Cooccurrence
 from recsys.models.itemknn import BM25, TFIDF, Cosine, ItemKNN
@@ -23,8 +23,12 @@ KINDS: dict[str, Any] = {
 
 def build_model(name: str, config: ModelConfig) -> Recommender:
     """A fresh, unfitted model for `[models.<name>]`, its parameters checked."""
-    cls = model_class(name, config.kind)
-    return cls(section(cls.Params, config.params, f"models.{name}"))
+    return model_class(name, config.kind)(model_params(name, config))
+
+
+def model_params(name: str, config: ModelConfig) -> Any:
+    """The kind's Params dataclass of `[models.<name>]`; ConfigError naming the key."""
+    return section(model_class(name, config.kind).Params, config.params, f"models.{name}")
 
 
 def fit(name: str, config: ModelConfig, interactions: Interactions, events: Events) -> Recommender:
@@ -45,4 +49,14 @@ def model_class(name: str, kind: str) -> Any:
     return KINDS[kind]
 
 
-__all__ = ["KINDS", "MISSING_ID", "Recommender", "build_model", "fit", "model_class", "top_n"]
+__all__ = [
+    "KINDS",
+    "MISSING_ID",
+    "ModelConfig",
+    "Recommender",
+    "build_model",
+    "fit",
+    "model_class",
+    "model_params",
+    "top_n",
+]

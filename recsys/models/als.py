@@ -11,6 +11,7 @@ import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
+from recsys.checks import at_least
 from recsys.errors import ConfigError
 from recsys.models.vector import VectorModel
 
@@ -26,8 +27,9 @@ class ALSParams:
     def check(self, key: str) -> None:
         if not 1 <= self.factors <= 1024:
             raise ConfigError(f"{key}.factors", f"must be between 1 and 1024, got {self.factors}")
-        if self.regularization < 0 or self.alpha <= 0:
-            raise ConfigError(f"{key}.regularization", "regularization >= 0 and alpha > 0 needed")
+        at_least(f"{key}.regularization", self.regularization, 0)
+        if not self.alpha > 0:
+            raise ConfigError(f"{key}.alpha", f"must be > 0, got {self.alpha}")
         if not 1 <= self.iterations <= 500:
             raise ConfigError(
                 f"{key}.iterations", f"must be between 1 and 500, got {self.iterations}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 
@@ -10,6 +11,15 @@ import scipy.sparse as sp
 
 from recsys.data.events import Events
 from recsys.data.interactions import Interactions
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """One `[models.<name>]` table: the model kind and its parameters (checked against the kind's
+    Params by recsys.models.model_params, when the config is loaded and when the model is built)."""
+
+    kind: str
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 @runtime_checkable

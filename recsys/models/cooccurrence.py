@@ -13,7 +13,7 @@ from typing import ClassVar, Self
 import numpy as np
 import scipy.sparse as sp
 
-from recsys.config import at_least, between, one_of
+from recsys.checks import at_least, between, one_of
 from recsys.data.events import Events
 from recsys.data.interactions import Interactions
 from recsys.models.item_similarity import ItemSimilarityModel, cosine_similarity, top_k_per_row

@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from recsys.config import between, one_of
+from recsys.checks import between, one_of
 from recsys.data.interactions import Interactions
 from recsys.errors import ConfigError
 from recsys.models.item_similarity import ItemSimilarityModel, without_diagonal

@@ -11,9 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from recsys.config import Config, EventsConfig, ModelConfig
+from recsys.config import Config
 from recsys.data.events import Events
-from recsys.models import model_class
+from recsys.data.interactions import EventsConfig
+from recsys.models import ModelConfig, model_class
 from recsys.tuning.search import Budget, run_trial, tune
 from recsys.tuning.space import draw_events, model_space, searches_events
 from recsys.tuning.split import ValidationSplit, validation_split

@@ -15,11 +15,10 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from recsys.config import ModelConfig
 from recsys.data.events import Events
 from recsys.data.interactions import Interactions
 from recsys.evaluation.evaluate import evaluate_model
-from recsys.models import fit, model_class
+from recsys.models import ModelConfig, fit, model_class
 from recsys.tuning.space import draw_near, draw_params, model_space
 
 

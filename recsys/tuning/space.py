@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from recsys.config import EventsConfig
+from recsys.data.interactions import EventsConfig
 
 
 @dataclass(frozen=True)

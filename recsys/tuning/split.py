@@ -17,9 +17,8 @@ import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
 
-from recsys.config import EventsConfig
 from recsys.data.events import Events
-from recsys.data.interactions import Interactions, events_matrix
+from recsys.data.interactions import EventsConfig, Interactions, events_matrix
 
 TEMPORAL, RANDOM = "newest-per-user", "random-per-user"
 

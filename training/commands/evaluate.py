@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
-from recsys.config import Config, load_config
+from recsys.config import Config
 from recsys.data import Events, Interactions, load_catalogue, load_events
 from recsys.errors import ParameterError
 from recsys.evaluation.compare import compare, item_facts, resolve_models
@@ -20,7 +20,7 @@ from recsys.evaluation.splits import (
     user_split,
 )
 from recsys.tuning import tune_config
-from training.commands.common import progress, status
+from training.commands.common import command_config, progress, status
 from training.commands.train import add_tune_arguments, tune_budget
 
 SPLITS = ("temporal", "leave-last", "users")
@@ -59,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = with_relevant(load_config(args.config), args.relevant)
+    config = with_relevant(command_config(args.config), args.relevant)
     ks = parse_ks(args.k)
     check_numbers(args)
     models = resolve_models(split_names(args.models), config)

@@ -12,7 +12,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from recsys.config import load_config
 from recsys.data import load_events
 from recsys.errors import ParameterError, RecsysError
 from recsys.eventstore import DEFAULT_URL, EventStore, open_store
@@ -23,7 +22,7 @@ from recsys.experiments.report import LABELS, MONEY, RATES, REVENUE_TESTS, effec
 from recsys.experiments.simulate import folder_bundles, heldout_purchases, simulate
 from recsys.experiments.stats import Comparison
 from recsys.experiments.stored import definition_config
-from training.commands.common import status
+from training.commands.common import command_config, server_store_url, status
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,8 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    configured = Experiments.from_config(config.experiments)
+    config = command_config(args.config)
+    configured = Experiments(config.experiments)
     if args.action == "report":
         return run_report(args, configured)
     experiment = named(configured, args.name)
@@ -85,7 +84,7 @@ def not_found(name: str, where: str, known: list[str]) -> RecsysError:
 def run_report(args: argparse.Namespace, configured: Experiments) -> int:
     """The config's experiment of that name, else the one defined through the server's
     POST /admin/experiments (as the server does)."""
-    url = args.db or os.environ.get("RECSYS_DATABASE_URL") or DEFAULT_URL
+    url = server_store_url(args.db)
     with open_store(url) as store:
         experiment = configured.get(args.name) or stored_experiment(store, args.name)
         if experiment is None:

@@ -15,15 +15,13 @@ from recsys.campaigns import (
     read_history,
     read_segments_file,
     read_user_ids,
-    segments_config,
 )
 from recsys.campaigns.tables import output_format
-from recsys.config import load_config
 from recsys.data import load_events
 from recsys.errors import InputError
-from recsys.eventstore.training import exists, forgetting_store_url, stored_item_changes
+from recsys.eventstore.training import exists, stored_item_changes
 from recsys.service.live import ItemOverlay, live_state
-from training.commands.common import progress, status
+from training.commands.common import command_config, progress, server_store_url, status
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,8 +75,8 @@ def run(args: argparse.Namespace) -> int:
         category=args.category,
     )
     rules.check()
-    config = load_config(args.config)
-    thresholds = segments_config(config.segments)
+    config = command_config(args.config)
+    thresholds = config.segments
     say = status()
     bundle = Bundle.load(args.models)
     events = (
@@ -101,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.db is not None and not exists(args.db):
         raise InputError("--db", f"no such event store file: {args.db}")
-    changes = stored_item_changes(args.db or forgetting_store_url())
+    changes = stored_item_changes(server_store_url(args.db))
     overlay = ItemOverlay().updated(changes)
     available = live_state(bundle.catalogue, bundle.items, overlay).available
     report = export_picks(bundle, audience, args.out, rules, args.model, progress, available)

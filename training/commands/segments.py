@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from recsys.campaigns import compute_segments, segments_config, summarise, write_table
+from recsys.campaigns import compute_segments, summarise, write_table
 from recsys.campaigns.tables import output_format, plain
-from recsys.config import load_config
 from recsys.data import load_catalogue, load_events
-from training.commands.common import status
+from training.commands.common import command_config, status
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,8 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     output_format(out)
-    config = load_config(args.config)
-    thresholds = segments_config(config.segments)
+    config = command_config(args.config)
+    thresholds = config.segments
     events = load_events(args.events, tuple(config.events.weights), args.on_error, status())
     catalogue = load_catalogue(args.catalogue) if args.catalogue else None
     segments = compute_segments(events, thresholds, catalogue)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from recsys.config import load_config
 from recsys.errors import InputError
 from recsys.tuning import DEFAULT_MINUTES, Budget
-from training.commands.common import status
+from training.commands.common import command_config, server_store_url, status
 from training.pipeline import train
 
 
@@ -81,7 +80,7 @@ def positive(kind: type[int] | type[float]) -> Callable[[str], float]:
 def run(args: argparse.Namespace) -> int:
     if args.events is None and args.events_db is None:
         raise InputError("--events", "required unless --events-db is given")
-    config = load_config(args.config)
+    config = command_config(args.config)
     report = train(
         args.events,
         args.models,
@@ -91,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
         status(),
         args.events_db,
         tune_budget(args),
+        forgetting_db=server_store_url(),  # its forgotten users are left out of every input
     )
     for reason, count in report.skipped.items():
         print(f"skipped {count:,} rows: {reason}")
