@@ -21,6 +21,8 @@ run: install
 
 test: install
 	$(VENV)/bin/ruff check .
+	@if command -v node >/dev/null; then node --test --test-reporter=dot tests/widget/; \
+	else echo "node is absent: the widget's unit tests (tests/widget/) are skipped"; fi
 	$(VENV)/bin/python -m pytest -q
 
 lint: install

@@ -63,6 +63,8 @@ class ServerConfig:
     public_keys: tuple[str, ...] = ()  # safe in a web page (API.md section 6)
     open: bool = False  # requests without a key are served (not the private-only endpoints)
     metrics_private: bool = False  # /metrics only to a private key
+    rate_limit: str = "600/minute"  # per public key and client address; "": none (serving/limits)
+    rate_limit_storage: str = "memory://"  # per process; memcached://HOST:PORT is shared
     max_body_bytes: int = 1_000_000
     cors_origins: tuple[str, ...] = ()
     candidates: int = 200

@@ -23,10 +23,20 @@ from recsys.errors import BundleError
 from recsys.eventstore import open_store
 from recsys.experiments import Experiments
 from recsys.service.live import LiveItems
-from serving import access, events_api, experiments_api, items_api, ops, picks_api
+from serving import (
+    access,
+    events_api,
+    experiments_api,
+    inspect,
+    items_api,
+    ops,
+    picks_api,
+    storefront,
+)  # fmt: skip
 from serving.activity import ActivityMap
 from serving.http import register_errors, utf8_path
 from serving.jsonio import OrjsonProvider
+from serving.limits import register_limits
 from serving.live_catalogue import LiveCatalogue
 from serving.live_experiments import LiveExperiments
 from serving.observe import Metrics, WorkerStatus, register_observers, setup_access_log
@@ -97,6 +107,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     access.register_access(app)
     if settings.behind_front:  # the client's address as nginx saw it (X-Forwarded-For it sets)
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
-    for blueprint in (picks_api.bp, events_api.bp, ops.bp, experiments_api.bp, items_api.bp):
+    register_limits(app, server.rate_limit, server.rate_limit_storage)
+    blueprints = (picks_api.bp, events_api.bp, ops.bp, experiments_api.bp, items_api.bp,
+                  storefront.bp, inspect.bp)  # fmt: skip
+    for blueprint in blueprints:
         app.register_blueprint(blueprint)
     return app

@@ -10,7 +10,7 @@ and never logged (the access log writes the path, never the query string or head
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import Flask, current_app, g, request
 from werkzeug.exceptions import HTTPException
@@ -56,6 +56,7 @@ class UserTokenRequired(HTTPException):
 class Caller:
     level: str  # private | public | open (no key, open server)
     token: str  # the user token sent, "" if none
+    key: str = field(default="", repr=False)  # a public key sent (its rate limit)
 
     @property
     def trusted(self) -> bool:
@@ -102,7 +103,7 @@ def identify(settings: Settings) -> Caller:
     if matches(given, settings.api_keys):
         return Caller("private", token)
     if matches(given, settings.public_keys):
-        return Caller("public", token)
+        return Caller("public", token, given)
     raise WrongKey()
 
 
@@ -122,6 +123,12 @@ def matches(given: str, keys: tuple[str, ...]) -> bool:
     for key in keys:
         matched |= hmac.compare_digest(given.encode(), key.encode())
     return matched
+
+
+def caller_or_none() -> Caller | None:
+    """This request's caller; None on endpoints that need no key."""
+    found: Caller | None = g.get("caller")
+    return found
 
 
 def caller() -> Caller:

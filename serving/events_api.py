@@ -44,7 +44,8 @@ FORGOTTEN = {
 
 
 @bp.post("/v1/events")
-@accepts(body=(EVENTS,), status=202, response=RECEIVED, access=PUBLIC)  # each event checked
+@accepts(body=(EVENTS,), status=202, response=RECEIVED, access=PUBLIC,
+         beacon=True)  # each event checked by check_event
 def post_events() -> tuple[dict[str, Any], int]:
     """Record events (browsing, purchases, impressions, clicks); body {"events": [...]}. A user's
     events change their next personalised picks at once."""

@@ -76,8 +76,9 @@ def parse_query(args: MultiDict[str, str], params: tuple[Param, ...]) -> dict[st
 def body_args() -> dict[str, Any]:
     """The request's JSON body checked against its view's definition; absent optional fields are
     their defaults."""
-    fields = endpoint_definition().body or ()
-    body = json_body(tuple(param.name for param in fields))
+    definition = endpoint_definition()
+    fields = definition.body or ()
+    body = json_body(tuple(param.name for param in fields), definition.beacon)
     return {
         param.name: param.parse(body.get(param.name), in_query=False)
         for param in fields
@@ -90,9 +91,10 @@ def path_id(value: str, name: str) -> str:
     return str(text(value, name, required=True))
 
 
-def json_body(allowed: tuple[str, ...]) -> dict[str, Any]:
-    """The request's JSON object; 415 for another content type, 400 naming the problem."""
-    if request.mimetype != "application/json":
+def json_body(allowed: tuple[str, ...], beacon: bool = False) -> dict[str, Any]:
+    """The request's JSON object; 415 for another content type (text/plain is JSON too for a
+    `beacon` endpoint), 400 naming the problem."""
+    if request.mimetype != "application/json" and not (beacon and request.mimetype == "text/plain"):
         raise UnsupportedType()
     try:
         body = orjson.loads(request.get_data(cache=False))

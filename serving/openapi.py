@@ -80,6 +80,8 @@ def operation(endpoint: str, arguments: list[str], definition: Endpoint, doc: st
         if required:
             schema["required"] = required
         content = {"application/json": {"schema": schema}}
+        if definition.beacon:
+            content["text/plain"] = {"schema": schema}
         found["requestBody"] = {"required": True, "content": content}
     found["security"] = security(definition.access)
     found["x-access"] = definition.access  # none|public|personal|private|admin|metrics (API.md 6)

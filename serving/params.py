@@ -185,6 +185,7 @@ class Endpoint:
     response: Mapping[str, Any] | None = field(default_factory=lambda: {"type": "object"})
     errors: tuple[tuple[int, str], ...] = ()
     access: str = "admin"
+    beacon: bool = False  # the JSON body may come as text/plain (sendBeacon: no CORS preflight)
     media_type: str = "application/json"
 
 

@@ -92,6 +92,12 @@ def routes(user: str, item: str) -> list[tuple[str, str, str, Any, tuple[int, ..
         ("POST", "/v1/items", "/v1/items", {"items": [{"item_id": "new-1", "title": "New"}]},
          PRIVATE_ONLY),
         ("DELETE", "/v1/items/{item_id}", "/v1/items/new-1", None, PRIVATE_ONLY),
+        ("GET", "/widget.js", "/widget.js", None, (200,) * 5),
+        ("GET", "/demo", "/demo", None, (200,) * 5),
+        ("GET", "/demo/product", f"/demo/product?item={item}", None, (200,) * 5),
+        ("GET", "/demo/cart", f"/demo/cart?items={item}", None, (200,) * 5),
+        ("GET", "/demo/demo.css", "/demo/demo.css", None, (200,) * 5),
+        ("GET", "/inspect", f"/inspect?user={user}&item={item}", None, PRIVATE_ONLY),
     ]  # fmt: skip
 
 
