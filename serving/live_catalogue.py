@@ -44,7 +44,8 @@ class LiveCatalogue:
                 mark = self.store.catalogue_mark()
                 if mark != self._mark:
                     overlay = self.live.overlay
-                    self.live.overlay = overlay.updated(self.store.items_changed_since(overlay.seq))
+                    stored = self.store.items_changed_since(overlay.seq, times=False)
+                    self.live.overlay = overlay.updated(stored)
                     self._mark = mark
             except StoreError as exc:
                 log.error('{"event": "catalogue_refresh_failed", "reason": %s}',

@@ -28,11 +28,14 @@ from typing import Any, TypeVar
 
 from recsys.data.incoming import MAX_ID_LENGTH, json_type, text
 from recsys.errors import ParameterError
+from recsys.service.expressions import MAX_LENGTH as MAX_EXPRESSION
+from recsys.service.expressions import parse_boosts, parse_filter
 from recsys.service.query import MAX_N
 
 INTEGER, NUMBER, BOOLEAN, STRING, IDS, OBJECTS, OBJECT, STRINGS, TIME = (
     "integer", "number", "boolean", "string", "ids", "objects", "object", "strings", "time",
 )  # fmt: skip
+EXPRESSION = "expression"  # free text checked by `convert` alone (a filter or boost)
 MAX_LIST = 1000  # ids in `exclude`, a basket or a batch
 TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
 DIGITS = re.compile(r"[0-9]{1,6}")
@@ -82,6 +85,8 @@ class Param:
             return raw.lower() in TRUE
         if self.kind == IDS:
             return self._ids(tuple(piece for piece in raw.split(",") if piece))
+        if self.kind == EXPRESSION:
+            return raw
         return self._text(raw, self.name)
 
     def _from_json(self, value: Any) -> Any:
@@ -149,6 +154,8 @@ class Param:
             found["type"] = "boolean"
         elif self.kind == OBJECT:
             found["type"] = "object"
+        elif self.kind == EXPRESSION:
+            found.update(type="string", minLength=1, maxLength=MAX_EXPRESSION)
         elif self.kind == TIME:
             found["anyOf"] = [{"type": "string", "minLength": 1}, {"type": "number"}]
         elif self.kind == OBJECTS:
@@ -223,4 +230,8 @@ PICKS_QUERY = (  # every recommendation endpoint's (recsys.service.Query's field
     Param("in_stock", BOOLEAN, "only items in stock (default: true when the catalogue has stock)"),
     Param("diversity", NUMBER, "0: by score; up to 1: more varied", default=0.0, low=0, high=1),
     Param("experiment", STRING, "the experiment to serve (when the user is in several)"),
-)
+    Param("filter", EXPRESSION, 'only matching items, e.g. price < 50 and brand in ("acme")',
+          convert=parse_filter),
+    Param("boost", EXPRESSION, 'scores of matching items multiplied, e.g. brand = "acme": 1.5',
+          convert=parse_boosts),
+)  # fmt: skip

@@ -128,6 +128,14 @@ def test_availability_lays_changes_over_the_catalogue() -> None:
     later = live_state(catalogue, items, overlay, 1500.0)
     assert later.available.tolist() == [False, True, False, False] and later.expires == np.inf
     assert live_state(None, items, ItemOverlay(), now).available is None
+    step = ItemOverlay().updated([StoredItem("a", {"in_stock": False}, {}, 1)])
+    first = live_state(catalogue, items, step, now)
+    step = step.updated([StoredItem("d", {"hidden": True}, {}, 2),
+                         StoredItem("a", {"in_stock": True}, {}, 3)])  # fmt: skip
+    following = live_state(catalogue, items, step, now, first)  # only a and d applied again
+    rebuilt = live_state(catalogue, items, step, now)
+    assert following.available.tolist() == rebuilt.available.tolist() == [True, False, True, False]
+    assert first.available.tolist() == [False, False, True, True]  # left as it was
 
 
 def test_a_served_bundle_follows_the_overlay_and_forgets_older_answers(models_dir: Path) -> None:

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import shutil
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +38,10 @@ def folder(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def server(folder: Path) -> Iterator[Server]:
     with running_server(folder, folder / "models", folder / "recsys.toml") as found:
         yield found
+
+
+def quoted(value: str) -> str:
+    return urllib.parse.quote(value, safe="")
 
 
 def recommended(server: Server, rounds: int = 8) -> set[str]:
@@ -125,3 +132,68 @@ def test_a_restart_keeps_the_changes_and_export_honours_them(
     assert exported and not exported & set(top)
     assert main([*export, "--db", "sqlite:////nowhere/x.db"]) == 2
     assert "--db" in capsys.readouterr().err
+
+
+def test_filters_and_boosts_on_every_endpoint(server: Server) -> None:
+    acme = popular_ids(server, 60)[30:60]
+    body = {"items": [{"item_id": item, "properties": {"brand": "acme"}} for item in acme]}
+    assert server.call("POST", "/v1/items", body, AUTH)[0] == 200
+    time.sleep(REFRESH * 3)
+    only = "filter=" + quoted('brand = "acme" and price >= 0')
+    lift = "boost=" + quoted('brand = "acme": 50')
+    for rule in (only, lift):
+        for method, path, answer in endpoint_answers(server, rule):
+            assert len(answer["items"]) == 5, path
+            brands = [entry["item_id"] in acme for entry in answer["items"]]
+            if rule is only:
+                assert all(brands), (path, answer)
+            elif path.startswith("/v1/popular"):
+                assert all(brands), (method, path)  # the pool holds more than 5 of them
+
+
+def endpoint_answers(server: Server, rule: str) -> Iterator[tuple[str, str, Any]]:
+    item, user = server.item, server.user
+    for method, path, body in (
+        ("GET", f"/v1/users/{user}/recommendations?n=5&{rule}", None),
+        ("GET", f"/v1/items/{item}/similar?n=5&{rule}", None),
+        ("GET", f"/v1/items/{item}/cross-sell?n=5&{rule}", None),
+        ("POST", f"/v1/cross-sell?n=5&{rule}", {"items": [item]}),
+        ("GET", f"/v1/popular?n=5&{rule}", None),
+        ("POST", f"/v1/sessions/recommendations?n=5&{rule}", {"items": [item]}),
+        ("POST", f"/v1/recommendations/batch?n=5&{rule}", {"user_ids": [user]}),
+    ):
+        status, answer = server.call(method, path, body)
+        assert status == 200, (path, answer)
+        yield method, path, answer["results"][0] if "results" in answer else answer
+
+
+@pytest.mark.parametrize(
+    ("parameter", "value", "message"),
+    [
+        ("filter", "(" * 50 + "price < 5" + ")" * 50, "nested more than 16 levels"),
+        ("filter", "x" * 2500, "is 2500 characters long; at most 2000"),
+        ("filter", "colour = 'red'", "unknown field 'colour'"),
+        ("filter", "price < 'cheap'", "'price' takes a number"),
+        ("filter", "title > 3", "'title' takes text in quotes"),
+        ("filter", "price <", "position 8"),
+        ("filter", "__import__('os')", "position 11"),
+        ("boost", "price < 5: 1000", "from 0 to 100"),
+        ("boost", "price < 5", "expected :"),
+    ],
+)
+def test_hostile_rules_are_400s_naming_the_parameter(
+    server: Server, parameter: str, value: str, message: str
+) -> None:
+    for path in (f"/v1/users/{server.user}/recommendations", "/v1/popular",
+                 f"/v1/items/{server.item}/similar"):  # fmt: skip
+        status, answer = server.call("GET", f"{path}?{parameter}={quoted(value)}")
+        assert status == 400 and answer["error"]["parameter"] == parameter, answer
+        assert message in answer["error"]["message"]
+
+
+def test_a_ten_kilobyte_filter_is_refused_before_the_app(server: Server) -> None:
+    long = server.base + "/v1/popular?filter=" + quoted("price < 5 or " * 900)
+    with pytest.raises(urllib.error.HTTPError) as refused:  # gunicorn: request line > 4094
+        urllib.request.urlopen(long, timeout=30)
+    refused.value.close()
+    assert refused.value.code == 414

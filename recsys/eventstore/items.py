@@ -16,6 +16,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from recsys.eventstore.schema import IN_CHUNK
 
 COLUMNS = "item_id, fields, times, seq"
@@ -84,14 +86,16 @@ class ItemChanges:
         """The change counter: moves with every item change, so a reader re-reads only then."""
         return int(self._query("SELECT changes FROM catalogue_mark WHERE id = 1")[0][0])
 
-    def items_changed_since(self, seq: int = 0) -> list[StoredItem]:
-        """The items whose last change came after counter value `seq` (all of them for 0)."""
+    def items_changed_since(self, seq: int = 0, times: bool = True) -> list[StoredItem]:
+        """The items whose last change came after counter value `seq` (all of them for 0);
+        without `times`, their times are left empty (a server needs none)."""
+        columns = COLUMNS if times else "item_id, fields, '{}', seq"
         rows = self._query(
-            f"SELECT {COLUMNS} FROM item_changes WHERE seq > ? ORDER BY seq", (int(seq),)
+            f"SELECT {columns} FROM item_changes WHERE seq > ? ORDER BY seq", (int(seq),)
         )
         return [stored_item(row) for row in rows]
 
 
 def stored_item(row: Sequence[Any]) -> StoredItem:
     item_id, fields, times, seq = row
-    return StoredItem(item_id, json.loads(fields), json.loads(times), int(seq))
+    return StoredItem(item_id, orjson.loads(fields), orjson.loads(times), int(seq))

@@ -30,17 +30,28 @@ EPOCHS = itertools.count(1)  # numbers LiveState objects, so caches keyed by one
 
 @dataclass(frozen=True)
 class ItemOverlay:
-    """Per changed item, its changed fields and properties merged (recsys.eventstore.items)."""
+    """Per changed item, its changed fields and properties merged (recsys.eventstore.items).
+    `fresh` holds the items changed since the overlay of store position `since`, so what was
+    derived from that one is updated item by item, not rebuilt."""
 
     items: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     seq: int = 0  # the highest store `seq` read
+    fresh: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    since: int = -1
 
     def updated(self, stored: Sequence[StoredItem]) -> ItemOverlay:
         """This overlay with the items read since (their whole merged fields replace ours)."""
         if not stored:
             return self
         fresh = {item.item_id: item.fields for item in stored}
-        return ItemOverlay({**self.items, **fresh}, max(self.seq, *(i.seq for i in stored)))
+        seq = max(self.seq, *(item.seq for item in stored))
+        return ItemOverlay({**self.items, **fresh}, seq, fresh, self.seq)
+
+    def changes_since(self, previous: ItemOverlay) -> Mapping[str, Mapping[str, Any]] | None:
+        """The items changed since `previous` when this overlay follows it directly (None: not)."""
+        if previous is self:
+            return {}
+        return self.fresh if self.since == previous.seq else None
 
 
 class LiveItems:
@@ -55,6 +66,7 @@ class LiveState:
     """One bundle's availability under one overlay, at one time."""
 
     overlay: ItemOverlay
+    raw: tuple[np.ndarray, np.ndarray, np.ndarray]  # per item: in stock, hidden, available until
     stock: np.ndarray | None  # per item number: in stock (None: nothing is out of stock)
     visible: np.ndarray | None  # not hidden, deleted or expired (None: all are)
     expires: float  # when the next `available_until` passes (inf: never)
@@ -67,16 +79,23 @@ class LiveState:
 
 
 def live_state(
-    catalogue: Catalogue | None, items: Vocabulary, overlay: ItemOverlay, now: float | None = None
+    catalogue: Catalogue | None,
+    items: Vocabulary,
+    overlay: ItemOverlay,
+    now: float | None = None,
+    previous: LiveState | None = None,
 ) -> LiveState:
     """The availability of `items` (a bundle's) under `overlay`: the catalogue's fields, then the
-    overlay's changes on top."""
+    overlay's changes on top; from `previous` plus the items changed since when it can."""
     now = time.time() if now is None else now
-    n = len(items)
-    stock, hidden, until = base_columns(catalogue, n)
-    changed = list(overlay.items.values())
-    numbers = items.indices(overlay.items) if changed else np.empty(0, int)
-    for number, fields in zip(numbers.tolist(), changed, strict=True):
+    delta = overlay.changes_since(previous.overlay) if previous is not None else None
+    if previous is not None and delta is not None:
+        stock, hidden, until = (array.copy() for array in previous.raw) if delta else previous.raw
+    else:
+        stock, hidden, until = base_columns(catalogue, len(items))
+        delta = overlay.items
+    numbers = items.indices(delta) if delta else np.empty(0, int)
+    for number, fields in zip(numbers.tolist(), delta.values(), strict=True):
         if number < 0:
             continue
         if "in_stock" in fields:
@@ -91,6 +110,7 @@ def live_state(
     expires = float(later.min()) if len(later) else math.inf
     return LiveState(
         overlay,
+        (stock, hidden, until),
         None if stock.all() else stock,
         None if visible.all() else visible,
         expires,

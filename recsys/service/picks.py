@@ -12,7 +12,7 @@ from recsys.models.vector import VectorModel
 from recsys.ranking import row_of
 from recsys.service.popular import POPULAR_MODEL, fallback, popular_ranked
 from recsys.service.query import Picks, Query, Ranked
-from recsys.service.rerank import diversify, keep, pool_size, score_all
+from recsys.service.rerank import boost, diversify, keep, pool_size, score_all
 from recsys.service.served import ServedBundle
 from recsys.service.user import best_passing, personal_ranked
 from recsys.session import session_picks
@@ -145,7 +145,8 @@ def request_scope(
     items its filters let through (None: all), the item numbers it never shows (`excluded` and
     the request's own exclusions) and the pool to rank before the final cut (pool_size)."""
     never = np.concatenate([served.item_numbers(query.exclude), *excluded]).astype(np.int64)
-    return served.allowed(query), never, pool_size(query.n, query.diversity)
+    wanted = pool_size(query.n, query.diversity, query.boost is not None)
+    return served.allowed(query), never, wanted
 
 
 def n_blocked(allowed: np.ndarray | None, n_items: int) -> int:
@@ -154,9 +155,18 @@ def n_blocked(allowed: np.ndarray | None, n_items: int) -> int:
 
 
 def popular(served: ServedBundle, query: Query, trending: bool = False) -> Picks:
-    allowed, excluded, _ = request_scope(served, query)
-    ranked = popular_ranked(served, allowed, excluded, query.n, trending)
+    allowed, excluded, wanted = request_scope(served, query)
+    ranked = popular_ranked(served, allowed, excluded, wanted, trending)
+    ranked = boosted(served, ranked, query).take(np.arange(min(query.n, len(ranked))))
     return Picks(ranked, served.label("trending" if trending else "popular"))
+
+
+def boosted(served: ServedBundle, ranked: Ranked, query: Query) -> Ranked:
+    """The request's boosts applied (their masks compiled once per expression)."""
+    if query.boost is None:
+        return ranked
+    masks = [(served.expression_mask(b.expression, "boost"), b.factor) for b in query.boost.boosts]
+    return boost(ranked, masks)
 
 
 def similar_ranked(
@@ -219,9 +229,11 @@ def finish(
     excluded: np.ndarray,
     context: np.ndarray | None = None,
 ) -> Picks:
-    """Diversity re-rank, then refill with popular items so filters never starve the list."""
+    """Boosts, diversity re-rank, then refill with popular items so filters never starve the
+    list."""
     model = served.bundle.models.get(name)
     vectors = model.item_factors if isinstance(model, VectorModel) else None
+    ranked = boosted(served, ranked, query)
     ranked = diversify(ranked, query.n, query.diversity, vectors, served.categories)
     if len(ranked) >= query.n:
         return Picks(ranked, label)

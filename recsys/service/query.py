@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from recsys.service.expressions import Boosts, Expression
+
 MAX_N = 100
 
 
@@ -20,6 +22,8 @@ class Query:
     in_stock: bool | None = None  # None: filter on stock when the catalogue knows it
     diversity: float = 0.0
     experiment: str | None = None
+    filter: Expression | None = None  # only items it matches
+    boost: Boosts | None = None  # multiplies the scores of the items each boost matches
 
 
 @dataclass

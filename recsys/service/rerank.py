@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -29,9 +30,26 @@ def keep(ranked: Ranked, allowed: np.ndarray | None, excluded: np.ndarray) -> Ra
     return ranked if ok.all() else ranked.take(np.flatnonzero(ok))
 
 
-def pool_size(n: int, diversity: float) -> int:
-    """How many filtered items a request needs before the final cut."""
-    return n if diversity <= 0 else max(n * POOL_FACTOR, POOL_MIN)
+def pool_size(n: int, diversity: float, boosted: bool = False) -> int:
+    """How many filtered items a request needs before the final cut (diversity and boosts
+    re-rank a larger pool)."""
+    return n if diversity <= 0 and not boosted else max(n * POOL_FACTOR, POOL_MIN)
+
+
+def boost(ranked: Ranked, boosts: Sequence[tuple[np.ndarray, float]]) -> Ranked:
+    """`ranked` re-sorted after multiplying the scores of the items each mask matches by its
+    factor (a negative score is divided by it, so a factor above 1 always lifts an item)."""
+    if not boosts or not len(ranked):
+        return ranked
+    factors = np.ones(len(ranked), np.float64)
+    for mask, factor in boosts:
+        factors[mask[ranked.ids]] *= factor
+    scores = ranked.scores.astype(np.float64)
+    lifted = np.where(scores >= 0, scores * factors, scores / np.maximum(factors, 1e-9))
+    order = np.argsort(-lifted, kind="stable")
+    boosted = ranked.take(order)
+    boosted.scores = lifted[order].astype(np.float32)
+    return boosted
 
 
 def score_all(

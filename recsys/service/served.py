@@ -14,14 +14,16 @@ import numpy as np
 from recsys.bundle import Bundle
 from recsys.models.base import FoldIn
 from recsys.models.vector import VectorModel
-from recsys.service.live import LiveItems, LiveState, both, live_state
+from recsys.service.expressions import Expression
+from recsys.service.item_columns import ItemColumns, base_columns, expression_mask, live_columns
+from recsys.service.live import ItemOverlay, LiveItems, LiveState, both, live_state
 from recsys.service.query import Query
 
 T = TypeVar("T")
-MASK_CACHE = 512  # distinct (category, in_stock) filters kept per bundle
+MASK_CACHE = 512  # distinct (category, in_stock, filter) masks kept per bundle
 MISSING = object()
 MEMO_SIZE = 10_000  # answers that depend on the request alone (similar, cross-sell, quiet users)
-MASK_BYTES = 64 << 20  # filter masks kept per bundle (one byte per item each)
+MASK_BYTES = 64 << 20  # masks kept per bundle, of each kind (one byte per item each)
 REPEAT_COLUMN = "repeat_purchase"  # catalogue column: items people buy again stay recommendable
 # the vector models' memory-mapped arrays (shared by workers)
 MAPPED_ARRAYS = ("user_factors", "item_factors", "candidates", "candidate_rows", "similar")
@@ -43,7 +45,10 @@ class ServedBundle:
         self.categories = self.category_index.paths if "category" in given else None
         self.stock = catalogue.in_stock if "in_stock" in given else None
         self.repeatable = repeatable_items(bundle) if REPEAT_COLUMN in given else None
-        self._masks: dict[tuple[str | None, bool, int], np.ndarray | None] = {}
+        self._masks: dict[Hashable, np.ndarray | None] = {}
+        self._compiled: dict[Hashable, np.ndarray] = {}  # expression masks (filter=, boost=)
+        self._base_columns: ItemColumns | None = None
+        self._columns: tuple[ItemOverlay, ItemColumns] | None = None
         self.cache: dict[object, np.ndarray] = {}  # per-bundle derived arrays (popularity order)
         self._memo: dict[bytes, Any] = {}
         self._folds: dict[int, bool] = {}
@@ -62,10 +67,38 @@ class ServedBundle:
         overlay = self.live_items.overlay
         if overlay is state.overlay and time.time() < state.expires:
             return state
-        state = live_state(self.bundle.catalogue, self.bundle.items, overlay)
-        self._masks, self._memo = {}, {}
+        state = live_state(self.bundle.catalogue, self.bundle.items, overlay, None, state)
+        if self._columns is not None:  # filters are in use: their columns follow too
+            self.item_columns(state)
+        self._masks, self._memo, self._compiled = {}, {}, {}
         self.state = state
         return state
+
+    def item_columns(self, state: LiveState) -> ItemColumns:
+        """Item fields and properties under `state` (the catalogue's read once per bundle)."""
+        found = self._columns
+        if found is None or found[0] is not state.overlay:
+            if self._base_columns is None:
+                self._base_columns = ItemColumns(
+                    base_columns(self.bundle.catalogue, self.n_items)
+                )
+            columns = live_columns(self._base_columns, self.bundle.items, state.overlay, found)
+            found = self._columns = (state.overlay, columns)
+        return found[1]
+
+    def expression_mask(self, expression: Expression, parameter: str) -> np.ndarray:
+        """The items `expression` matches now, compiled once per distinct text (bounded in
+        bytes); ParameterError naming `parameter` for an unknown field or a wrong kind."""
+        state = self.follow()
+        key = (expression.text, parameter, state.epoch)
+        compiled = self._compiled
+        found = compiled.get(key)
+        if found is None:
+            found = expression_mask(expression, self.item_columns(state), parameter)
+            if (len(compiled) + 1) * max(self.n_items, 1) > MASK_BYTES:
+                compiled.clear()
+            compiled[key] = found
+        return found
 
     @property
     def version(self) -> str:
@@ -109,23 +142,23 @@ class ServedBundle:
         return found
 
     def allowed(self, query: Query) -> np.ndarray | None:
-        """Boolean mask of the items the query's category and stock filters let through, never an
-        unavailable (hidden, deleted, expired) one; None: all of them. `in_stock=false` lets
+        """Boolean mask of the items the query's category, stock and `filter` let through, never
+        an unavailable (hidden, deleted, expired) one; None: all of them. `in_stock=false` lets
         out-of-stock items through. Bounded: MASK_CACHE masks and MASK_BYTES."""
         state = self.follow()
         in_stock = query.in_stock is not False
-        key = (query.category, in_stock, state.epoch)
+        key = (query.category, in_stock, query.filter, state.epoch)
         masks = self._masks
         if key not in masks:
             if len(masks) >= min(MASK_CACHE, max(1, MASK_BYTES // max(1, self.n_items))):
                 masks.clear()
-            masks[key] = self._build_mask(query.category, in_stock, state)
+            masks[key] = self._build_mask(query, in_stock, state)
         return masks[key]
 
-    def _build_mask(
-        self, category: str | None, in_stock: bool, state: LiveState
-    ) -> np.ndarray | None:
-        mask = self.in_category(category) if category is not None else None
+    def _build_mask(self, query: Query, in_stock: bool, state: LiveState) -> np.ndarray | None:
+        mask = self.in_category(query.category) if query.category is not None else None
+        if query.filter is not None:
+            mask = both(mask, self.expression_mask(query.filter, "filter"))
         return both(mask, state.available if in_stock else state.visible)
 
     def in_category(self, category: str) -> np.ndarray:
