@@ -202,9 +202,9 @@ def test_each_request_path_computes_its_pool_once(
 ) -> None:
     calls: list[tuple[int, float]] = []
 
-    def counted(n: int, diversity: float) -> int:
+    def counted(n: int, diversity: float, boosted: bool = False) -> int:
         calls.append((n, diversity))
-        return pool_size(n, diversity)
+        return pool_size(n, diversity, boosted)
 
     monkeypatch.setattr(picks_module, "pool_size", counted)
     items = served.bundle.items
