@@ -1,7 +1,9 @@
 """Event store appends: events/s written in batches of 100 from 4 threads by EventStore.append, next
 to bare sqlite3 executemany of the same rows into the same schema in the same run (a connection per
-thread, and one shared connection behind a lock). `--postgres URL` adds the same pair on PostgreSQL.
-Then reading them all back (events_table, as training does) next to a bare fetchall.
+thread, and one shared connection behind a lock). The store runs both durability settings:
+`synchronous=full` (the default: every commit on disk) and `normal` (the bare writers' setting).
+`--postgres URL` adds the same pair on PostgreSQL. Then reading them all back (events_table, as
+training does) next to a bare fetchall.
 
     .venv/bin/python -m benchmarks.bench_eventstore --threads 4 --batches 200
 """
@@ -204,8 +206,11 @@ def main() -> None:
             BARE: lambda run: bare_sqlite(db / f"bare{run}.db", work, shared=False),
             "bare sqlite3, one connection + lock":
                 lambda run: bare_sqlite(db / f"shared{run}.db", work, shared=True),
-            "EventStore.append (sqlite)":
+            "EventStore.append (sqlite, synchronous=full)":
                 lambda run: store_appends(f"sqlite:///{db / f'store{run}.db'}", work),
+            "EventStore.append (sqlite, synchronous=normal)":
+                lambda run: store_appends(f"sqlite:///{db / f'normal{run}.db'}"
+                                          "?synchronous=normal", work),
         }, args.repeat, events)  # fmt: skip
         reads = read_rows(db / "store0.db", args.repeat, events)
     rows = table_rows(best, BARE, events)

@@ -66,12 +66,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         settings.models_dir, lambda old, new: bundle_swapped(app, old, new), live_items
     )
     check_experiments(experiments, holder)  # loads the versions variants pin
-    watcher = Watcher(holder, server.watch_seconds if settings.watch else 0)
-    served_log = ServedLog(store, settings.served_log, metrics.served_dropped.inc)
+    watcher = Watcher(holder, server.watch_seconds if settings.watch else 0, metrics.thread_error)
+    served_log = ServedLog(store, settings.served_log, metrics.served_dropped.inc,
+                           on_error=metrics.thread_error)  # fmt: skip
     live = LiveExperiments(  # adds the stored experiments (POST /admin/experiments)
         experiments, store, server.experiments_refresh_seconds,
         lambda current: setattr(app.extensions["recsys"], "experiments", current),
         lambda experiment: check_experiments(Experiments([experiment]), holder),
+        metrics.thread_error,
     )  # fmt: skip
     catalogue = LiveCatalogue(store, server.catalogue_refresh_seconds, live_items, holder.loaded)
 

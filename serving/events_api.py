@@ -50,7 +50,8 @@ def post_events() -> tuple[dict[str, Any], int]:
     """Record events (browsing, purchases, impressions, clicks); body {"events": [...]}. A user's
     events change their next personalised picks at once."""
     found = resources()
-    events = parse_events(body_args(), found.settings.max_events)
+    events = parse_events(body_args(), found.settings.max_events,
+                          found.settings.config.events.max_price)  # fmt: skip
     if not caller().trusted:
         holder = found.holder
         known = holder.served.bundle.users if holder.ready else None  # none loaded: all known

@@ -45,3 +45,10 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def worker_exit(server, worker):
+    # Responses still queued for the event store are written before the worker goes.
+    found = getattr(worker.wsgi, "extensions", {}).get("recsys")
+    if found is not None:
+        found.served_log.drain()

@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from collections.abc import Callable
 
 from recsys.errors import ConfigError
 from recsys.eventstore import EventStore, StoreError
 from recsys.experiments import ExperimentConfig, Experiments
 from recsys.experiments.stored import definition_config
+from serving.state import supervised
 
 log = logging.getLogger("recsys.server")
 
@@ -32,12 +32,14 @@ class LiveExperiments:
         seconds: float,
         publish: Callable[[Experiments], None],
         check: Callable[[ExperimentConfig], None],
+        on_error: Callable[[str], None] = lambda _: None,
     ) -> None:
         self.configured = configured
         self.store = store
         self.seconds = seconds
         self.check = check
         self._publish = publish
+        self.on_error = on_error
         self._mark: tuple[int, int] | None = None
         self._lock = threading.Lock()
 
@@ -77,14 +79,14 @@ class LiveExperiments:
 
     def start(self) -> None:
         """Refreshes at once (a forked worker may hold its parent's older experiments), then
-        every `seconds` in a daemon thread."""
-        self.refresh()
-        threading.Thread(target=self._run, name="recsys-experiments", daemon=True).start()
-
-    def _run(self) -> None:
-        while True:
-            time.sleep(self.seconds)
+        every `seconds` in a supervised daemon thread (an error is logged and counted, and the
+        refreshing goes on)."""
+        try:
             self.refresh()
+        except Exception:  # the thread below tries again
+            log.exception('{"event": "background_error", "thread": "recsys-experiments"}')
+            self.on_error("recsys-experiments")
+        supervised("recsys-experiments", self.seconds, self.refresh, self.on_error)
 
 
 def skipped(name: str, reason: str) -> None:

@@ -70,6 +70,10 @@ class Metrics:
         self.reloads = Counter(
             "recsys_reloads", "Bundle reloads by outcome", ["outcome"], registry=self.registry
         )
+        self.thread_errors = Counter(
+            "recsys_background_errors", "Errors in background threads (logged; the loop went on)",
+            ["thread"], registry=self.registry,
+        )  # fmt: skip
         self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
         self._collectors: list[Any] = []
 
@@ -77,6 +81,9 @@ class Metrics:
         """A collector read at every scrape (also when workers' metrics are merged)."""
         self.registry.register(collector)
         self._collectors.append(collector)
+
+    def thread_error(self, thread: str) -> None:
+        self.thread_errors.labels(thread).inc()
 
     def observe(self, endpoint: str, status: int, seconds: float) -> None:
         """Counts a request and its latency (labelled children looked up once per label set)."""

@@ -4,10 +4,11 @@ served responses."""
 
 from __future__ import annotations
 
+import atexit
+import json
 import logging
 import os
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 from recsys.bundle import Bundle
 from recsys.errors import BundleError, NoModelError
-from recsys.eventstore import EventStore, StoreError
+from recsys.eventstore import EventStore
 from recsys.service import ServedBundle
 from recsys.service.live import LiveItems
 from recsys.versions import CURRENT, current_version, list_versions, version_folder
@@ -123,8 +124,10 @@ class BundleHolder:
             return previous, served.version
 
     def _earlier(self, refused: str | None) -> ServedBundle | None:
+        """The newest bundle older than the refused one that loads: never a newer one (it may be
+        the very version an operator rolled back from)."""
         for entry in reversed(list_versions(self.models_dir)):
-            if entry["version"] != refused:
+            if refused is None or entry["version"] < refused:
                 try:
                     pinned = self.pinned.get(entry["version"])
                     return pinned or self._load(self.models_dir / entry["version"])
@@ -133,19 +136,45 @@ class BundleHolder:
         return None
 
 
+def supervised(
+    name: str, seconds: float, step: Callable[[], Any], on_error: Callable[[str], None],
+    stop: threading.Event | None = None,
+) -> threading.Thread:
+    """Starts a daemon thread running step() every `seconds` until `stop` is set. An exception
+    from a step is logged (with its traceback) and counted through on_error(name), and the loop
+    goes on: a background thread never dies silently."""
+    stopped = stop or threading.Event()
+
+    def run() -> None:
+        while not stopped.wait(seconds):
+            try:
+                step()
+            except Exception:  # whatever it was, the loop must go on
+                log.exception('{"event": "background_error", "thread": "%s"}', name)
+                on_error(name)
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
 class Watcher:
     """A daemon thread that stats models/CURRENT every `seconds` and reloads when it changes. A
-    refused version is not retried until CURRENT changes again."""
+    refused version is not retried until CURRENT changes again; any other error is logged and
+    counted (`on_error`), and the watch goes on."""
 
-    def __init__(self, holder: BundleHolder, seconds: float) -> None:
+    def __init__(
+        self, holder: BundleHolder, seconds: float, on_error: Callable[[str], None]
+    ) -> None:
         self.holder = holder
         self.seconds = seconds
+        self.on_error = on_error
         self._seen: tuple[int, int] | None = None
         self._stop = threading.Event()
 
     def start(self) -> None:
         if self.seconds > 0:
-            threading.Thread(target=self._run, name="recsys-watch", daemon=True).start()
+            supervised("recsys-watch", self.seconds, self.check, self.on_error, self._stop)
 
     def stop(self) -> None:
         self._stop.set()
@@ -164,9 +193,6 @@ class Watcher:
         except BundleError as exc:
             log.error('{"event": "bundle_refused", "reason": %r}', str(exc))
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.seconds):
-            self.check()
 
 
 class ServedLog:
@@ -174,15 +200,18 @@ class ServedLog:
     on the database. Requests only append to a deque (no lock, no wake-up: waking a thread per
     request costs the request a GIL hand-over); the thread drains it every `interval` seconds in
     transactions of up to `batch` rows (one commit per response cost more than the response).
-    The backlog is bounded: when the store cannot keep up, records are dropped and counted."""
+    The backlog is bounded: when the store cannot keep up, records are dropped and counted
+    (on_drop(count)), as are the rows of a batch the store refused. What is pending is written at
+    exit (atexit, and gunicorn's worker_exit through serving/gunicorn.conf.py)."""
 
     def __init__(
         self,
         store: EventStore,
         capacity: int,
-        on_drop: Callable[[], None],
+        on_drop: Callable[[int], None],
         interval: float = 0.05,
         batch: int = 500,
+        on_error: Callable[[str], None] = lambda _: None,
     ) -> None:
         self.store = store
         self.capacity = capacity
@@ -190,32 +219,34 @@ class ServedLog:
         self.batch = batch
         self._pending: deque[tuple[Any, ...]] = deque()
         self._on_drop = on_drop
+        self._on_error = on_error
+        self._drain_lock = threading.Lock()
 
     def start(self) -> None:
-        threading.Thread(target=self._run, name="recsys-served", daemon=True).start()
+        supervised("recsys-served", self.interval, self.drain, self._on_error)
+        atexit.register(self.drain)
 
     def put(self, *record: Any) -> None:
         if len(self._pending) >= self.capacity:
-            self._on_drop()
+            self._on_drop(1)
             return
         self._pending.append(record)
 
     def drain(self) -> int:
-        """Writes every pending record, a batch per transaction; returns how many were written."""
+        """Writes every pending record, a batch per transaction; returns how many were written.
+        A batch the store refuses (for whatever reason) is logged and counted as dropped."""
         written = 0
-        while self._pending:
-            rows = [self._pending.popleft() for _ in range(min(self.batch, len(self._pending)))]
-            try:
-                written += self.store.record_served_many(rows)
-            except StoreError as exc:
-                log.error('{"event": "served_log_failed", "rows": %d, "reason": %r}',
-                          len(rows), str(exc))  # fmt: skip
+        with self._drain_lock:  # the thread and an exit hook may both drain
+            while self._pending:
+                size = min(self.batch, len(self._pending))
+                rows = [self._pending.popleft() for _ in range(size)]
+                try:
+                    written += self.store.record_served_many(rows)
+                except Exception as exc:  # counted, and the log goes on
+                    log.error('{"event": "served_log_failed", "rows": %d, "reason": %s}',
+                              len(rows), json.dumps(str(exc)))  # fmt: skip
+                    self._on_drop(len(rows))
         return written
-
-    def _run(self) -> None:
-        while True:
-            time.sleep(self.interval)
-            self.drain()
 
 
 class ProcessLocal:

@@ -199,7 +199,7 @@ def test_only_responses_in_an_experiment_are_recorded_by_default(
 def test_served_log_drains_in_batches_and_drops_beyond_its_bound(tmp_path: Path) -> None:
     dropped = []
     with open_store(f"sqlite:///{tmp_path / 'served.db'}") as store:
-        served = ServedLog(store, capacity=1200, on_drop=lambda: dropped.append(1), batch=500)
+        served = ServedLog(store, capacity=1200, on_drop=dropped.append, batch=500)
         for i in range(1250):
             served.put(f"r{i}", "u", "recommendations", None, None, "als@v", ["a"], float(i))
         assert served.drain() == 1200 and len(dropped) == 50

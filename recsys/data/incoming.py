@@ -16,6 +16,7 @@ from recsys.errors import ParameterError
 
 MAX_ID_LENGTH = 256
 MAX_EVENTS = 1000
+MAX_PRICE = 1_000_000.0  # default bound of a unit price (config: events.max_price)
 LATEST_TIMESTAMP = 253_402_300_799  # 9999-12-31T23:59:59Z
 REQUIRED_IDS = ("user_id", "item_id", "event_type")
 OPTIONAL_IDS = ("session_id", "order_id", "request_id")
@@ -37,9 +38,12 @@ class IncomingEvent:
     request_id: str | None = None
 
 
-def parse_events(payload: object, max_events: int = MAX_EVENTS) -> list[IncomingEvent]:
+def parse_events(
+    payload: object, max_events: int = MAX_EVENTS, max_price: float = MAX_PRICE
+) -> list[IncomingEvent]:
     """The events of a body `{"events": [...]}`; raises ParameterError naming the first bad
-    field."""
+    field. A price must be finite, from 0 to `max_price`: one absurd price must not decide an
+    experiment's revenue."""
     if not isinstance(payload, Mapping):
         raise ParameterError("body", 'must be a JSON object {"events": [...]}')
     unknown = sorted(set(payload) - {"events"})
@@ -55,10 +59,12 @@ def parse_events(payload: object, max_events: int = MAX_EVENTS) -> list[Incoming
     if len(events) > max_events:
         raise ParameterError("events", f"holds {len(events)} events; at most {max_events}")
     now = time.time()
-    return [parse_event(event, f"events[{i}]", now) for i, event in enumerate(events)]
+    return [parse_event(event, f"events[{i}]", now, max_price) for i, event in enumerate(events)]
 
 
-def parse_event(event: object, name: str, now: float) -> IncomingEvent:
+def parse_event(
+    event: object, name: str, now: float, max_price: float = MAX_PRICE
+) -> IncomingEvent:
     if not isinstance(event, Mapping):
         raise ParameterError(name, "must be a JSON object")
     unknown = sorted(set(event) - FIELDS, key=str)
@@ -71,7 +77,7 @@ def parse_event(event: object, name: str, now: float) -> IncomingEvent:
         **optional,
         timestamp=timestamp(event.get("timestamp"), f"{name}.timestamp", now),
         quantity=quantity(event.get("quantity"), f"{name}.quantity"),
-        price=price(event.get("price"), f"{name}.price"),
+        price=price(event.get("price"), f"{name}.price", max_price),
     )
 
 
@@ -129,13 +135,14 @@ def quantity(value: object, name: str) -> int | None:
     return value
 
 
-def price(value: object, name: str) -> float | None:
+def price(value: object, name: str, max_price: float = MAX_PRICE) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ParameterError(name, f"must be a number >= 0, not {shown(value)}")
-    if not math.isfinite(value) or value < 0 or value > 1e15:
-        raise ParameterError(name, f"must be a number >= 0, not {shown(value)}")
+    if not math.isfinite(value) or not 0 <= value <= max_price:
+        raise ParameterError(name, f"must be a number >= 0 and at most {max_price:g} "
+                                   f"(events.max_price), not {shown(value)}")  # fmt: skip
     return float(value)
 
 

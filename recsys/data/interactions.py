@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from recsys.checks import at_least, one_of
+from recsys.checks import at_least, between, one_of
 from recsys.data.events import Events
 from recsys.data.vocabulary import Vocabulary
 from recsys.errors import ConfigError
@@ -25,6 +25,7 @@ class EventsConfig:
     damping: str = "log1p"
     half_life_days: float = 0.0
     relevant: tuple[str, ...] = ("purchase",)
+    max_price: float = 1_000_000.0  # a unit price above this is refused (POST /v1/events)
 
     def check(self, key: str) -> None:
         if not self.weights:
@@ -34,6 +35,7 @@ class EventsConfig:
                 raise ConfigError(f"{key}.weights.{name}", "must be a weight >= 0")
         one_of(f"{key}.damping", self.damping, ("log1p", "none"))
         at_least(f"{key}.half_life_days", self.half_life_days, 0)
+        between(f"{key}.max_price", self.max_price, 0, 1e15)
 
 
 @dataclass

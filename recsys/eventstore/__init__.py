@@ -11,7 +11,7 @@ from __future__ import annotations
 from recsys.eventstore.base import EventStore
 from recsys.eventstore.postgres import PostgresStore
 from recsys.eventstore.schema import StoreError, forgotten_mask, user_digest
-from recsys.eventstore.sqlite import SqliteStore, sqlite_path
+from recsys.eventstore.sqlite import SqliteStore, sqlite_path, sqlite_synchronous
 
 DEFAULT_URL = "sqlite:///./recsys.db"
 
@@ -32,7 +32,7 @@ def open_store(url: str | None = None) -> EventStore:
     database."""
     url = url or DEFAULT_URL
     if url.startswith("sqlite:"):
-        return SqliteStore(url, sqlite_path(url))
+        return SqliteStore(url, sqlite_path(url), sqlite_synchronous(url))
     if url.startswith(("postgresql://", "postgres://")):
         return PostgresStore(url)
     raise StoreError(f"database URL {url!r}: must start with sqlite:/// or postgresql://")

@@ -1,18 +1,25 @@
 """The SQLite backend: embedded, no set-up. WAL mode lets readers run while one process writes;
 `busy_timeout` makes concurrent writers (threads or gunicorn workers) wait their turn instead of
 failing; `BEGIN IMMEDIATE` takes the write lock up front so a transaction never deadlocks on
-upgrading it."""
+upgrading it.
+
+Durability is a setting of the URL: `sqlite:///events.db?synchronous=full` (the default) syncs
+every commit to disk, so an acknowledged event survives a power cut; `?synchronous=normal` syncs
+at WAL checkpoints only (never corrupt, but the last commits may be lost), measured in
+benchmarks/bench_eventstore.py."""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
 from typing import ClassVar
+from urllib.parse import parse_qs
 
 from recsys.eventstore.base import EventStore
 from recsys.eventstore.schema import StoreError
 
 BUSY_TIMEOUT_MS = 30_000
+SYNCHRONOUS = ("full", "normal")  # the first is the default
 
 
 class SqliteStore(EventStore):
@@ -21,8 +28,9 @@ class SqliteStore(EventStore):
     one_writer: ClassVar[bool] = True
     database_errors: ClassVar[tuple[type[Exception], ...]] = (sqlite3.Error,)
 
-    def __init__(self, url: str, path: Path) -> None:
+    def __init__(self, url: str, path: Path, synchronous: str = SYNCHRONOUS[0]) -> None:
         self.path = path
+        self.synchronous = synchronous
         super().__init__(url)
 
     def _connect(self) -> sqlite3.Connection:
@@ -36,8 +44,7 @@ class SqliteStore(EventStore):
         )
         connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         connection.execute("PRAGMA journal_mode = WAL")
-        # In WAL mode NORMAL never corrupts the database; a power cut may lose the last commits.
-        connection.execute("PRAGMA synchronous = NORMAL")
+        connection.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
         return connection
 
     def _usable(self, connection: sqlite3.Connection) -> bool:
@@ -47,9 +54,23 @@ class SqliteStore(EventStore):
             return False
 
 
+def sqlite_synchronous(url: str) -> str:
+    """The URL's `?synchronous=` (full or normal; default full)."""
+    query = parse_qs(url.partition("?")[2], keep_blank_values=True)
+    unknown = sorted(set(query) - {"synchronous"})
+    if unknown:
+        raise StoreError(f"database URL {url!r}: unknown parameter {unknown[0]!r} "
+                         "(known: synchronous)")  # fmt: skip
+    value = query.get("synchronous", [SYNCHRONOUS[0]])[-1].lower()
+    if value not in SYNCHRONOUS:
+        raise StoreError(f"database URL {url!r}: synchronous must be full or normal")
+    return value
+
+
 def sqlite_path(url: str) -> Path:
-    """`sqlite:///relative/path.db` or `sqlite:////absolute/path.db` -> the file's path."""
-    rest = url.removeprefix("sqlite://")
+    """`sqlite:///relative/path.db` or `sqlite:////absolute/path.db` -> the file's path (a
+    `?synchronous=` parameter after it is the durability setting)."""
+    rest = url.partition("?")[0].removeprefix("sqlite://")
     if not rest.startswith("/") or rest == "/":
         raise StoreError(f"database URL {url!r}: expected sqlite:///path/to/file.db")
     path = rest[1:]

@@ -7,7 +7,8 @@ placement, experiment, variant, model, item_ids, timestamp; one row per recommen
 - A visitor (user_id, else the response's request_id) belongs to the first variant that served
   them; later responses from another variant (a changed split) are left out and counted.
 - An event carrying the request_id of a response counts for that response's variant when it
-  happens within the attribution window after the response.
+  happens within the attribution window after the response; a purchase only when its buyer is
+  the visitor the response was for (someone else's request_id earns nothing).
 - A purchase without such a request_id still counts when the buyer was served that item by the
   experiment within the window before buying ("view-through" attribution).
 
@@ -115,8 +116,10 @@ def attribute(
     matched = np.asarray(pc.fill_null(position, -1).to_numpy(zero_copy_only=False), np.int64)
     ok = (matched >= 0) & np.asarray(candidates)
     ok[ok] = times[ok] <= responses.timestamp[matched[ok]] + window
-    matched[~ok] = -1
     purchases = np.asarray(pc.fill_null(pc.equal(kinds, "purchase"), False))
+    claimed = np.flatnonzero(ok & purchases)
+    ok[claimed] = same_visitor(events, claimed, responses.unit[matched[claimed]], unit_ids)
+    matched[~ok] = -1
     unclaimed = np.flatnonzero(purchases & (matched < 0))
     matched[unclaimed] = view_through(events, unclaimed, responses, unit_ids, window)
     rows = np.flatnonzero(matched >= 0)
@@ -128,6 +131,17 @@ def attribute(
         attributed_table(events, rows, matched[rows], responses, unit_ids),
         crossovers,
     )
+
+
+def same_visitor(
+    events: pa.Table, rows: np.ndarray, units: np.ndarray, unit_ids: pa.Array
+) -> np.ndarray:
+    """Per event row, whether its user_id is the visitor of the response it names."""
+    if not len(rows):
+        return np.zeros(0, bool)
+    users = array(events, "user_id", pa.string()).take(pa.array(rows, pa.int64()))
+    visitors = unit_ids.take(pa.array(units, pa.int64()))
+    return np.asarray(pc.fill_null(pc.equal(users, visitors), False))
 
 
 def first_variants(responses: Responses, n_units: int) -> np.ndarray:
