@@ -84,7 +84,7 @@ def store_appends(url: str, work: list[list[Batch]]) -> int:
 
 
 def sqlite_connection(path: Path) -> sqlite3.Connection:
-    """A bare connection with the store's settings (WAL, NORMAL sync, busy timeout)."""
+    """A bare connection with WAL, NORMAL sync (the store's ?synchronous=normal), busy timeout."""
     connection = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
     for pragma in ("busy_timeout = 30000", "journal_mode = WAL", "synchronous = NORMAL"):
         connection.execute(f"PRAGMA {pragma}")
