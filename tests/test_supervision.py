@@ -18,7 +18,7 @@ import pytest
 from recsys.errors import BundleError
 from recsys.eventstore import open_store
 from recsys.experiments import Experiments
-from recsys.store import MANIFEST, set_current
+from recsys.versions import MANIFEST, set_current
 from serving import create_app
 from serving.live_experiments import LiveExperiments
 from serving.state import BundleHolder, ServedLog, Watcher, supervised
