@@ -80,13 +80,15 @@ def check_request() -> None:
         return  # CORS preflight, or a 404/405 answered by Flask
     scope = access_of(request.endpoint)
     settings: Settings = current_app.config["RECSYS"]
-    if scope == NONE or (scope == METRICS and not settings.config.server.metrics_private):
+    if scope == METRICS:  # a private key's alone with metrics_private, even on an open server
+        scope = ADMIN if settings.config.server.metrics_private else NONE
+    if scope == NONE:
         return
     caller = identify(settings)
     g.caller = caller
     if caller.level == "private" or (caller.level == "open" and scope != ADMIN):
         return
-    if scope in (PRIVATE, ADMIN, METRICS):
+    if scope in (PRIVATE, ADMIN):
         raise PrivateKeyRequired() if caller.level == "public" else MissingKey()
     if scope == PERSONAL and request.view_args and "user_id" in request.view_args:
         require_user(str(request.view_args["user_id"]))

@@ -139,6 +139,10 @@ def test_the_demo_shop_renders_records_and_reports(browser: Any, demo_shop: Serv
     counted = {name: (v["impressions"], v["clicks"]) for name, v in variants.items()}
     assert sum(i for i, _ in counted.values()) >= len(impressions), counted
     assert sum(c for _, c in counted.values()) >= 1, counted
+    browser.get(f"{shop.base}/inspect?user={user}&item={clicked}&key={PRIVATE}")
+    assert "similar_to:" in browser.page_source or "viewed:" in browser.page_source
+    browser.save_screenshot(str(SHOTS / "inspect.png"))
+
     routes = shop.call("GET", "/openapi.json")[1]["paths"]
     errors = console_errors(browser)
     if "/v1/new-arrivals" not in routes:  # not served yet: its widget stays empty, quietly

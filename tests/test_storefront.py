@@ -62,6 +62,16 @@ def test_inspect_shows_each_models_picks_with_reasons_to_a_private_key(
     assert "History" in page
 
 
+def test_metrics_may_be_limited_to_a_private_key(models_dir: Path, tmp_path: Path) -> None:
+    app = create_app({"models_dir": models_dir, "database_url": f"sqlite:///{tmp_path / 'e.db'}",
+                      "api_keys": [PRIVATE], "public_keys": [PUBLIC], "watch": False,
+                      "config": {"server": {"metrics_private": True, "open": True}}})  # fmt: skip
+    client = app.test_client()
+    assert client.get("/metrics").status_code == 401  # not even an open server's keyless callers
+    assert client.get("/metrics", headers={"X-API-Key": PUBLIC}).status_code == 403
+    assert client.get("/metrics", headers={"X-API-Key": PRIVATE}).status_code == 200
+
+
 def test_events_may_come_as_text_plain_json_from_a_beacon(client: FlaskClient) -> None:
     body = {"events": [{"user_id": "v-beacon", "item_id": "i1", "event_type": "click"}]}
     response = client.post(f"/v1/events?key={PUBLIC}", data=json.dumps(body),
