@@ -18,13 +18,13 @@ from implicit.evaluation import ranking_metrics_at_k
 from threadpoolctl import threadpool_limits
 
 from benchmarks.common import peak_rss_mb, print_table, write_json
-from data.generator import generate_shop
 from recsys.config import Config
 from recsys.data import Interactions, load_events, purchases_matrix
 from recsys.evaluation.evaluate import evaluate_model
 from recsys.evaluation.splits import Split, given_test_split, temporal_split
 from recsys.evaluation.stats import bootstrap_ci
 from recsys.models.als import ALS
+from recsys_data.generator import generate_shop
 
 TYPES = tuple(Config().events.weights)
 

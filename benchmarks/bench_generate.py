@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from data.generator import generate_shop
+from recsys_data.generator import generate_shop
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

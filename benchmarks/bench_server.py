@@ -52,8 +52,8 @@ def bare_app() -> Flask:
 
 def prepare_bundle(cache: Path, users: int, items: int, events: int) -> Path:
     """A shop of `items` items and a trained bundle (ALS + cooccurrence), made once per size."""
-    from data.generator import generate_shop
     from recsys.config import config_from_dict
+    from recsys_data.generator import generate_shop
     from training.pipeline import train
 
     shop, models = cache / "shop", cache / "models"

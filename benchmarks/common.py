@@ -28,7 +28,7 @@ def shop_arguments(parser: argparse.ArgumentParser, events: int, users: int, ite
 @contextmanager
 def generated_shop(args: argparse.Namespace) -> Iterator[Path]:
     """A temporary folder holding a shop of the size in `args` (seed 1), removed afterwards."""
-    from data.generator import generate_shop
+    from recsys_data.generator import generate_shop
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

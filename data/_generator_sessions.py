@@ -9,7 +9,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from data._generator_parts import (
+from ._generator_parts import (
     DAY_MS,
     SPAN_END_MS,
     Catalogue,

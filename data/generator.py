@@ -20,8 +20,8 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
-from data._generator_parts import fixed_width_ids, id_width
-from data._generator_sessions import EVENT_TYPES, PURCHASE, Events, World, build_world, simulate
+from ._generator_parts import fixed_width_ids, id_width
+from ._generator_sessions import EVENT_TYPES, PURCHASE, Events, World, build_world, simulate
 
 Progress = Callable[[str], None]
 Summary = dict[str, int | float | str]

@@ -22,7 +22,7 @@ def dataset(name: str) -> Path:
 @pytest.fixture(scope="session")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A generated shop (events.parquet, catalogue.csv, complements.csv, ...). Read-only."""
-    from data.generator import generate_shop
+    from recsys_data.generator import generate_shop
 
     folder = tmp_path_factory.mktemp("shop")
     generate_shop(folder, users=1_500, items=400, events=80_000, seed=1)

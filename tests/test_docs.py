@@ -82,7 +82,7 @@ def test_readme_stays_short() -> None:
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder laid out like `make run`'s demo/: shop/ generated with the Makefile's users, items
     and seed, models/ trained with its config."""
-    from data.generator import generate_shop
+    from recsys_data.generator import generate_shop
 
     folder = tmp_path_factory.mktemp("demo")
     generate = re.search(r"recsys generate (.+)$", text(ROOT / "Makefile"), re.M)

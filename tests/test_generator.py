@@ -12,8 +12,8 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
 
-from data._generator_parts import CONSUMABLES, DAY_MS, SPAN_END_MS, SPAN_START_MS
-from data.generator import build_shop, generate_shop
+from recsys_data._generator_parts import CONSUMABLES, DAY_MS, SPAN_END_MS, SPAN_START_MS
+from recsys_data.generator import build_shop, generate_shop
 
 USERS, ITEMS, EVENTS, SEED = 500, 200, 20_000, 0
 EVENT_SCHEMA = pa.schema([

@@ -8,6 +8,7 @@ import importlib
 import signal
 import sys
 import threading
+from importlib.metadata import version
 from typing import NoReturn
 
 from recsys.errors import RecsysError
@@ -38,6 +39,7 @@ def build_parser(argv: list[str]) -> Parser:
     """Only the command being run is imported (start-up stays quick); `--help` lists them all."""
     chosen = next((arg for arg in argv if not arg.startswith("-")), None)
     parser = Parser(prog="recsys", description="Recommendations for online shops.")
+    parser.add_argument("--version", action="version", version=f"recsys {version('recsys')}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for name, summary in COMMANDS.items():
         command = sub.add_parser(name, help=summary, description=summary)

@@ -5,15 +5,21 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+USERS, ITEMS, EVENTS, SEED = 10_000, 2_000, 500_000, 0
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", required=True, help="folder to write events.parquet and catalogue.csv"
     )
-    parser.add_argument("--users", type=positive, default=10_000)
-    parser.add_argument("--items", type=positive, default=2_000)
-    parser.add_argument("--events", type=positive, default=500_000)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--users", type=positive, default=USERS,
+                        help=f"customers (default {USERS:,})")  # fmt: skip
+    parser.add_argument("--items", type=positive, default=ITEMS,
+                        help=f"catalogue items (default {ITEMS:,})")  # fmt: skip
+    parser.add_argument("--events", type=positive, default=EVENTS,
+                        help=f"events written, exactly (default {EVENTS:,})")  # fmt: skip
+    parser.add_argument("--seed", type=int, default=SEED,
+                        help=f"the same arguments give the same shop (default {SEED})")  # fmt: skip
 
 
 def positive(text: str) -> int:
@@ -27,7 +33,7 @@ def positive(text: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from data.generator import generate_shop
+    from recsys_data.generator import generate_shop
 
     summary = generate_shop(
         Path(args.out), users=args.users, items=args.items, events=args.events, seed=args.seed
