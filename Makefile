@@ -4,6 +4,7 @@ STAMP := $(VENV)/.installed
 DEMO := demo
 DEMO_CONFIG := data/demo.toml
 DEMO_KEY ?= demo-key
+DEMO_FORGET_SECRET ?= demo-forget-secret
 .PHONY: install run test lint bench clean
 
 $(STAMP): pyproject.toml
@@ -16,8 +17,8 @@ install: $(STAMP)
 
 run: install
 	@test -f $(DEMO)/shop/events.parquet || $(VENV)/bin/recsys generate --out $(DEMO)/shop --users 5000 --items 2000 --events 300000 --seed 7
-	RECSYS_DATABASE_URL=sqlite:///$(DEMO)/recsys.db $(VENV)/bin/recsys train --events $(DEMO)/shop/events.parquet --catalogue $(DEMO)/shop/catalogue.csv --config $(DEMO_CONFIG) --models $(DEMO)/models
-	RECSYS_CONFIG=$(DEMO_CONFIG) RECSYS_API_KEYS=$(DEMO_KEY) RECSYS_MODELS=$(DEMO)/models RECSYS_DATABASE_URL=sqlite:///$(DEMO)/recsys.db $(VENV)/bin/recsys serve --models $(DEMO)/models --host 127.0.0.1 --port 8000
+	RECSYS_FORGET_SECRET=$(DEMO_FORGET_SECRET) RECSYS_DATABASE_URL=sqlite:///$(DEMO)/recsys.db $(VENV)/bin/recsys train --events $(DEMO)/shop/events.parquet --catalogue $(DEMO)/shop/catalogue.csv --config $(DEMO_CONFIG) --models $(DEMO)/models
+	RECSYS_FORGET_SECRET=$(DEMO_FORGET_SECRET) RECSYS_CONFIG=$(DEMO_CONFIG) RECSYS_API_KEYS=$(DEMO_KEY) RECSYS_MODELS=$(DEMO)/models RECSYS_DATABASE_URL=sqlite:///$(DEMO)/recsys.db $(VENV)/bin/recsys serve --models $(DEMO)/models --host 127.0.0.1 --port 8000
 
 test: install
 	$(VENV)/bin/ruff check .

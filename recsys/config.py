@@ -11,6 +11,7 @@ the file; nothing here reads the environment.
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,7 @@ class IndexConfig:
 
 
 RECORD_SERVED = ("experiments", "all")
+SECRET_NAME = re.compile(r"(keys|secret|password)$")  # server settings never written out
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,8 @@ class ServerConfig:
     experiments_refresh_seconds: float = 2.0
     catalogue_refresh_seconds: float = 2.0  # item changes (POST /v1/items) reach every worker
     record_served: str = "experiments"  # responses kept for attribution: experiments | all
+    retention_days: float = 0.0  # events and served responses older are purged (0: kept)
+    log_user_ids: bool = False  # raw user ids in the access log (debugging); else their hash
 
     def check(self, key: str) -> None:
         at_least(f"{key}.max_body_bytes", self.max_body_bytes, 1)
@@ -87,6 +91,7 @@ class ServerConfig:
         for name in ("api_keys", "public_keys"):
             if any(not k.strip() for k in getattr(self, name)):
                 raise ConfigError(f"{key}.{name}", "holds an empty key")
+        at_least(f"{key}.retention_days", self.retention_days, 0)
 
 
 @dataclass(frozen=True)
@@ -101,7 +106,13 @@ class Config:
     segments: SegmentsConfig = field(default_factory=SegmentsConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The config as a table, secrets masked: what manifests and reports record."""
+        table = dataclasses.asdict(self)
+        table["server"] = {
+            name: "***" if value and SECRET_NAME.search(name) else value
+            for name, value in table["server"].items()
+        }
+        return table
 
 
 def load_config(path: str | Path | None = None) -> Config:

@@ -4,15 +4,16 @@
     gunicorn -c serving/gunicorn.conf.py "serving:create_app()"   # production
 
 Settings come from defaults, then $RECSYS_CONFIG, then the environment (RECSYS_MODELS,
-RECSYS_DATABASE_URL, RECSYS_API_KEYS, RECSYS_PUBLIC_KEYS, RECSYS_TOKEN_SECRET), then `test_config`.
-The server starts without a bundle (readyz and the recommendation endpoints answer 503 until one
-is published).
+RECSYS_DATABASE_URL, RECSYS_API_KEYS, RECSYS_PUBLIC_KEYS, RECSYS_TOKEN_SECRET,
+RECSYS_FORGET_SECRET), then `test_config`. The server starts without a bundle (readyz and the
+recommendation endpoints answer 503 until one is published).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,7 +21,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from recsys.errors import BundleError
-from recsys.eventstore import open_store
+from recsys.eventstore import EventStore, open_store
 from recsys.experiments import Experiments
 from recsys.service.live import LiveItems
 from serving import (
@@ -41,10 +42,23 @@ from serving.live_catalogue import LiveCatalogue
 from serving.live_experiments import LiveExperiments
 from serving.observe import Metrics, WorkerStatus, register_observers, setup_access_log
 from serving.resources import Resources, bundle_swapped, check_experiments
-from serving.settings import load_settings
+from serving.settings import Settings, load_settings
 from serving.state import BundleHolder, ProcessLocal, ServedLog, Watcher
 
 log = logging.getLogger("recsys.server")
+
+
+def apply_privacy(store: EventStore, settings: Settings) -> None:
+    """At start-up: the retention limit, and a store whose forgotten list this server cannot
+    read (no forget secret) refused rather than serving those customers again."""
+    if settings.forget_key is None:
+        store.forgotten()  # ForgetSecretError when the store has forgotten customers
+        log.warning('{"event": "forget_secret_missing", "reason": "RECSYS_FORGET_SECRET is '
+                    'unset: DELETE /v1/users/{id} answers 503 until it is set"}')  # fmt: skip
+    days = settings.config.server.retention_days
+    if days > 0:
+        purged = store.purge(time.time() - days * 86_400)
+        log.info('{"event": "retention_purge", "days": %s, "rows": %d}', days, purged)
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -59,7 +73,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     metrics = Metrics()
     metrics.add_collector(WorkerStatus(settings.models_dir))
-    store = open_store(settings.database_url)
+    store = open_store(settings.database_url, settings.forget_key)
+    apply_privacy(store, settings)
     experiments = Experiments(settings.config.experiments)
     live_items = LiveItems()
     holder = BundleHolder(
@@ -104,7 +119,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     watcher.check()  # remembers CURRENT as seen, so the first tick does not reload it again
 
     register_errors(app)
-    register_observers(app, metrics, server.cors_origins)
+    register_observers(
+        app, metrics, server.cors_origins, settings.forget_key, server.log_user_ids
+    )
     app.before_request(utf8_path)
     access.register_access(app)
     if settings.behind_front:  # the client's address as nginx saw it (X-Forwarded-For it sets)

@@ -10,13 +10,15 @@ With PostgreSQL (several hosts may share the store) there is no map and every re
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
-from recsys.eventstore import EventStore, sqlite_path, user_digest
+from recsys.eventstore import EventStore, sqlite_path
+from recsys.privacy import ForgetKey
 from recsys.service.served import touch_pages
 
 SLOTS = 1 << 24  # 16 MB; a slot per byte, so writers in different processes never clobber a bit
@@ -26,8 +28,17 @@ def slot(digest: str) -> int:
     return int(digest[:12], 16) % SLOTS
 
 
+def user_slot(key: ForgetKey | None, user_id: str) -> int:
+    """The slot of a user: of the digest the forgotten list holds (without a forget secret the
+    list is empty and any hash does)."""
+    if key is not None:
+        return slot(key.digest(user_id))
+    return slot(hashlib.sha256(user_id.encode("utf-8")).hexdigest())
+
+
 class ActivityMap:
     def __init__(self, path: Path, store: EventStore) -> None:
+        self.key = store.key
         if not path.is_file():
             build(path, store)
         # a plain view of the shared mapping: np.memmap's indexing is several times slower
@@ -45,10 +56,10 @@ class ActivityMap:
 
     def mark(self, user_ids: Iterable[str]) -> None:
         for user_id in user_ids:
-            self.slots[slot(user_digest(user_id))] = 1
+            self.slots[user_slot(self.key, user_id)] = 1
 
     def maybe_active(self, user_id: str) -> bool:
-        return bool(self.slots[slot(user_digest(user_id))])
+        return bool(self.slots[user_slot(self.key, user_id)])
 
 
 def build(path: Path, store: EventStore) -> None:
@@ -56,8 +67,9 @@ def build(path: Path, store: EventStore) -> None:
     temporary file and linked into place only if no other worker got there first (os.link never
     replaces), so all workers map the same file and never see half of one."""
     slots = np.zeros(SLOTS, np.uint8)
-    users = store.user_ids()
-    for digest in [user_digest(u) for u in users] + list(store.forgotten_users()):
+    for user_id in store.user_ids():
+        slots[user_slot(store.key, user_id)] = 1
+    for digest in store.forgotten_users():
         slots[slot(digest)] = 1
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     slots.tofile(tmp)

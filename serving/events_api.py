@@ -8,7 +8,7 @@ from flask import Blueprint, g
 
 from recsys.data.incoming import MAX_EVENTS, OPTIONAL_IDS, REQUIRED_IDS, parse_events
 from serving.access import PUBLIC, caller, check_event
-from serving.http import body_args, path_id
+from serving.http import body_args, user_path_id
 from serving.params import ID_PATTERN, OBJECTS, Param, accepts
 from serving.resources import resources
 
@@ -39,7 +39,7 @@ FORGOTTEN = {
     "type": "object",
     "required": ["request_id", "user_id", "forgotten", "deleted"],
     "properties": {"request_id": {"type": "string"}, "user_id": {"type": "string"},
-                   "forgotten": {"type": "boolean"}, "deleted": {"type": "object"}},
+                   "forgotten": {"type": "boolean"}, "deleted": {"type": "integer"}},
 }  # fmt: skip
 
 
@@ -63,12 +63,14 @@ def post_events() -> tuple[dict[str, Any], int]:
     return {"request_id": g.request_id, "received": len(events), "stored": stored}, 202
 
 
-@bp.delete("/v1/users/<path:user_id>")
+@bp.delete("/v1/users/<path:user_id>")  # one segment: user_path_id refuses more (404)
 @accepts(response=FORGOTTEN)
 def forget_user(user_id: str) -> dict[str, Any]:
-    """Forget a customer (API key): their events and served picks are deleted, the served model
-    treats them as unknown from now on, and training never sees them again."""
-    user_id = path_id(user_id, "user_id")
+    """Forget a customer (API key): their events and served picks are deleted, every worker
+    answers them as an unknown visitor from the moment this answers (the bundles still hold them
+    until the next training), and no reader uses their rows again. An id holding "/" is sent
+    percent-encoded (%2F)."""
+    user_id = user_path_id()
     found = resources()
     if found.activity is not None:
         found.activity.mark([user_id])

@@ -12,16 +12,18 @@ from urllib.parse import unquote_to_bytes
 import orjson
 from flask import Flask, Response, current_app, request
 from werkzeug.datastructures import MultiDict
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, NotFound
 
 from recsys.data.incoming import text
 from recsys.errors import BundleError, NoModelError, ParameterError, RecsysError
 from recsys.eventstore import StoreError
+from recsys.privacy import ForgetSecretError
 from recsys.service.query import Query
 from serving.access import PARAMETERS
 from serving.jsonio import dumps
 from serving.params import Endpoint, Param, definition_of
 
+STORE_MESSAGE = "the event store is unavailable; the server log says why"  # no URL to clients
 PARSED_SIZE = 4096  # distinct (endpoint, query string) pairs whose parsed arguments are kept
 PARSED_LENGTH = 512  # bytes of the longest query string kept (longer ones are parsed each time)
 PARSED: dict[tuple[str | None, bytes], dict[str, Any]] = {}
@@ -91,6 +93,27 @@ def path_id(value: str, name: str) -> str:
     return str(text(value, name, required=True))
 
 
+def user_path_id(after: int = 0) -> str:
+    """The user id of /v1/users/{user_id}[/...], `after` segments before the path's end, taken
+    from the URI as the client sent it: the server percent-decodes the path before routing, so
+    only the raw URI tells `a%2Fb` (one id holding a slash) from `a/b` (two segments, not an id:
+    404). Without a raw URI (a WSGI server that gives none) ids cannot hold a slash."""
+    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
+    if raw is None:
+        value = str((request.view_args or {}).get("user_id", ""))
+        if "/" in value:
+            raise NotFound()
+        return path_id(value, "user_id")
+    parts = raw.split("?", 1)[0].split("/")
+    if len(parts) < after + 3 or parts[-2 - after] != "users":
+        raise NotFound()
+    try:
+        value = unquote_to_bytes(parts[-1 - after]).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ParameterError("user_id", "is not UTF-8 once percent-decoded") from None
+    return path_id(value, "user_id")
+
+
 def json_body(allowed: tuple[str, ...], beacon: bool = False) -> dict[str, Any]:
     """The request's JSON object; 415 for another content type (text/plain is JSON too for a
     `beacon` endpoint), 400 naming the problem."""
@@ -127,6 +150,8 @@ def status_of(exc: RecsysError) -> tuple[int, str]:
         return 409, "bundle_refused"
     if isinstance(exc, StoreError):
         return 503, "store_unavailable"
+    if isinstance(exc, ForgetSecretError):
+        return 503, "forget_secret_missing"
     return 400, "bad_request"
 
 
@@ -149,7 +174,8 @@ def register_errors(app: Flask) -> None:
         if status >= 500:
             log.error('{"event": "%s", "reason": %s}', code, json.dumps(str(exc)))
         extra = {"parameter": exc.parameter} if isinstance(exc, ParameterError) else {}
-        return error_response(status, code, str(exc), **extra)
+        message = STORE_MESSAGE if isinstance(exc, StoreError) else str(exc)
+        return error_response(status, code, message, **extra)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
@@ -161,5 +187,6 @@ def register_errors(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def bug(exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        log.exception("unhandled error on %s %s", request.method, rule)  # no ids in logs
         return error_response(500, "internal", "internal error (logged)")

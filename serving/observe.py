@@ -30,6 +30,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from recsys.privacy import ForgetKey
 from recsys.service import ServedBundle
 from recsys.versions import read_worker_status
 from serving.jsonio import dumps
@@ -196,7 +197,24 @@ def write_access(line: str) -> None:
         access_log.info(line)
 
 
-def register_observers(app: Flask, metrics: Metrics, cors_origins: tuple[str, ...]) -> None:
+def logged_path(key: ForgetKey | None, raw_ids: bool) -> str:
+    """The request path for the access log: a user id in it replaced by its keyed hash (no key:
+    by ***), unless `raw_ids` (server.log_user_ids, for debugging)."""
+    path = request.path
+    user_id = (request.view_args or {}).get("user_id")
+    if raw_ids or not isinstance(user_id, str) or not user_id:
+        return path
+    shown = key.pseudonym(user_id) if key is not None else "***"
+    return path.replace(f"/users/{user_id}", f"/users/{shown}", 1)
+
+
+def register_observers(
+    app: Flask,
+    metrics: Metrics,
+    cors_origins: tuple[str, ...],
+    key: ForgetKey | None = None,
+    raw_ids: bool = False,
+) -> None:
     @app.before_request
     def start() -> None:
         given = request.headers.get("X-Request-ID", "")
@@ -216,7 +234,7 @@ def register_observers(app: Flask, metrics: Metrics, cors_origins: tuple[str, ..
             "ts": round(time.time(), 3),
             "request_id": request_id,
             "method": request.method,
-            "path": request.path,
+            "path": logged_path(key, raw_ids),
             "endpoint": endpoint,
             "status": response.status_code,
             "ms": round(seconds * 1000, 2),

@@ -13,9 +13,9 @@ from recsys.errors import ParameterError
 from recsys.experiments import routing
 from recsys.service import ServedBundle
 from serving.access import PERSONAL, PUBLIC, require_user
-from serving.http import body_args, path_id, query_args, request_query
+from serving.http import body_args, path_id, query_args, request_query, user_path_id
 from serving.params import IDS, PICKS, PICKS_QUERY, STRING, Param, accepts
-from serving.resources import picks_body, resources
+from serving.resources import is_forgotten, picks_body, resources
 
 bp = Blueprint("picks", __name__)
 ANONYMOUS = "anonymous"
@@ -38,8 +38,8 @@ BATCH_RESULTS = {
 @bp.get("/v1/users/<path:user_id>/recommendations")
 @accepts(query=PICKS_QUERY, response=PICKS, access=PERSONAL)
 def user_recommendations(user_id: str) -> dict[str, Any]:
-    """Personalised picks ("recommended for you")."""
-    user_id = path_id(user_id, "user_id")
+    """Personalised picks ("recommended for you"). An id holding "/" is sent as %2F."""
+    user_id = user_path_id(after=1)
     return user_body("recommendations", user_id, request_query(), resources().holder.served)
 
 
@@ -61,7 +61,9 @@ def basket_cross_sell() -> dict[str, Any]:
     """Complements for a basket ("frequently bought together"); body {"items", "user_id"?}."""
     query = request_query()
     body = body_args()
-    return cross_sell_body(body["items"], body.get("user_id"), query)
+    user_id = body.get("user_id")
+    forgotten = user_id is not None and is_forgotten(user_id)
+    return cross_sell_body(body["items"], user_id, query, forgotten)
 
 
 @bp.get("/v1/items/<path:item_id>/cross-sell")
@@ -72,11 +74,14 @@ def item_cross_sell(item_id: str) -> dict[str, Any]:
     return cross_sell_body([item_id], None, request_query())
 
 
-def cross_sell_body(items: list[str], user_id: str | None, query: service.Query) -> dict[str, Any]:
+def cross_sell_body(
+    items: list[str], user_id: str | None, query: service.Query, forgotten: bool = False
+) -> dict[str, Any]:
     return routed_body(
         "cross-sell", user_id or ",".join(items[:1]) or ANONYMOUS, user_id, query,
         resources().holder.served,
         lambda source, model, asked: service.cross_sell(source, items, asked, model),
+        forgotten,
     )  # fmt: skip
 
 
@@ -131,9 +136,9 @@ def batch() -> dict[str, Any]:
 def user_body(placement: str, user_id: str, query: service.Query, served: ServedBundle
               ) -> dict[str, Any]:  # fmt: skip
     """A user's personalised picks, their recent store events folded in."""
-    fresh, forgotten = user_activity(user_id, served.bundle.users)
+    fresh, forgotten = user_activity(user_id)
     ranker = routing.user_ranker(user_id, fresh, forgotten)
-    return routed_body(placement, user_id, user_id, query, served, ranker)
+    return routed_body(placement, user_id, user_id, query, served, ranker, forgotten)
 
 
 def routed_body(
@@ -143,24 +148,26 @@ def routed_body(
     query: service.Query,
     served: ServedBundle,
     rank: routing.Rank,
+    forgotten: bool = False,
 ) -> dict[str, Any]:
     """The response for the visitor's variant (recsys.experiments.routing), recorded as
-    `user_id`'s."""
+    `user_id`'s; a forgotten customer is routed as a new visitor."""
     found = resources()
-    assignment = routing.assigned(found.experiments, placement, visitor_id, query, served)
+    assignment = routing.assigned(
+        found.experiments, placement, visitor_id, query, served, forgotten
+    )
     answer = routing.routed(assignment, served, query, rank, found.holder.pin, g.request_id)
     return picks_body(placement, answer.picks, answer.served, assignment, user_id)
 
 
-def user_activity(user_id: str, known: Any) -> tuple[list[tuple[str, str]], bool]:
-    """The user's recent store events as (item_id, event_type), and whether they were forgotten.
-    Only a user the bundle knows and who sent nothing since needs the forgotten check: the store
-    keeps no events of a forgotten user."""
+def user_activity(user_id: str) -> tuple[list[tuple[str, str]], bool]:
+    """The user's recent store events as (item_id, event_type), and whether they were forgotten
+    (then no bundle, the serving one or a pinned one, may answer for them). The store keeps no
+    events of a forgotten user, so only a user with none needs the forgotten check."""
     found = resources()
     if found.activity is not None and not found.activity.maybe_active(user_id):
         return [], False
-    store = found.store
-    recent = store.recent_events(user_id, RECENT_EVENTS)
+    recent = found.store.recent_events(user_id, RECENT_EVENTS)
     if recent:
         return [(e.item_id, e.event_type) for e in recent], False
-    return [], user_id in known and store.is_forgotten(user_id)
+    return [], is_forgotten(user_id)

@@ -91,6 +91,14 @@ def resources() -> Resources:
     return found
 
 
+def is_forgotten(user_id: str) -> bool:
+    """Whether the customer was forgotten (the activity map rules most users out at once)."""
+    found = resources()
+    if found.activity is not None and not found.activity.maybe_active(user_id):
+        return False
+    return found.store.is_forgotten(user_id)
+
+
 def picks_body(
     placement: str,
     picks: Picks,

@@ -14,6 +14,7 @@ from recsys.config import Config, config_from_dict, load_config
 from recsys.data.incoming import MAX_EVENTS
 from recsys.errors import ConfigError
 from recsys.eventstore import DEFAULT_URL
+from recsys.privacy import ForgetKey
 
 OVERRIDES = (
     "config",
@@ -25,7 +26,9 @@ OVERRIDES = (
     "max_events",
     "watch",
     "served_log",
+    "forget_secret",
 )
+FORGET_SECRET_ENV = "RECSYS_FORGET_SECRET"
 
 
 @dataclass(frozen=True)
@@ -33,13 +36,18 @@ class Settings:
     config: Config
     models_dir: Path = Path("models")
     database_url: str = DEFAULT_URL
-    api_keys: tuple[str, ...] = ()  # private keys
-    public_keys: tuple[str, ...] = ()
-    token_secret: str = ""  # $RECSYS_TOKEN_SECRET: user tokens (recsys.access)
+    api_keys: tuple[str, ...] = dataclasses.field(default=(), repr=False)  # private keys
+    public_keys: tuple[str, ...] = dataclasses.field(default=(), repr=False)
+    token_secret: str = dataclasses.field(default="", repr=False)  # user tokens (recsys.access)
+    forget_secret: str = dataclasses.field(default="", repr=False)  # keys the forgotten list
     max_events: int = MAX_EVENTS  # per POST /v1/events
     watch: bool = True  # reload when models/CURRENT changes (every server.watch_seconds)
     served_log: int = 10_000  # responses queued for the store before new ones are dropped
     behind_front: bool = False  # $RECSYS_FRONT=1 (recsys serve --production): behind nginx
+
+    @property
+    def forget_key(self) -> ForgetKey | None:
+        return ForgetKey(self.forget_secret) if self.forget_secret else None
 
     @property
     def record_all_served(self) -> bool:
@@ -65,6 +73,7 @@ def load_settings(test_config: Mapping[str, Any] | None = None) -> Settings:
         api_keys=config.server.api_keys + env_list("RECSYS_API_KEYS"),
         public_keys=config.server.public_keys + env_list("RECSYS_PUBLIC_KEYS"),
         token_secret=os.environ.get("RECSYS_TOKEN_SECRET", ""),
+        forget_secret=os.environ.get(FORGET_SECRET_ENV, ""),
         behind_front=os.environ.get("RECSYS_FRONT") == "1",
     )
     if "models_dir" in overrides:

@@ -8,6 +8,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+TEST_FORGET_SECRET = "test-forget-secret"
+# Servers and commands started by tests key forgotten lists with it (tests of an unset or wrong
+# secret change it with monkeypatch).
+os.environ["RECSYS_FORGET_SECRET"] = TEST_FORGET_SECRET
 DATASETS = Path(os.environ.get("RECSYS_DATASETS", ROOT.parent / "shared" / "datasets"))
 
 

@@ -21,16 +21,12 @@ import pytest
 from recsys.data import load_events
 from recsys.data.events import OPTIONAL_NUMBERS, OPTIONAL_TEXT, REQUIRED
 from recsys.data.incoming import IncomingEvent
-from recsys.eventstore import (
-    EventStore,
-    StoreError,
-    forgotten_mask,
-    open_store,
-    user_digest,
-)
+from recsys.eventstore import EventStore, StoreError, open_store
 from recsys.eventstore.postgres import schema_url
+from recsys.privacy import ForgetKey
 
 POSTGRES_ENV = "RECSYS_TEST_POSTGRES_URL"
+KEY = ForgetKey("store-test-secret")
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -59,7 +55,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def store(store_url: str) -> Iterator[EventStore]:
-    with open_store(store_url) as opened:
+    with open_store(store_url, KEY) as opened:
         yield opened
 
 
@@ -166,24 +162,10 @@ def test_forget_user_removes_everything_and_is_remembered(store: EventStore) -> 
     assert store.served_table().column("user_id").to_pylist() == ["stays"]
     assert store.count() == 1
     assert store.is_forgotten("gone") and not store.is_forgotten("stays")
-    assert store.forgotten_users() == {user_digest("gone")}  # a digest, never the raw id
+    assert store.forgotten_users() == {KEY.digest("gone")}  # a keyed digest, never the raw id
     assert store.append([event("gone", "i3", 6), event("stays", "i3", 7)]) == 1
     assert store.forget_user("gone") == 0
     assert store.forget_user("never-seen") == 0 and store.is_forgotten("never-seen")
-
-
-def test_forgotten_mask_tests_ids_against_digests() -> None:
-    import pyarrow as pa
-
-    ids = pa.array(["a", "b", None, "a", "c"])
-    assert forgotten_mask(ids, {user_digest("a"), user_digest("c")}).tolist() == [
-        True,
-        False,
-        False,
-        True,
-        True,
-    ]
-    assert not forgotten_mask(ids, set()).any()
 
 
 def test_events_table_feeds_load_events(store: EventStore, tmp_path: Path) -> None:

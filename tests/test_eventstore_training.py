@@ -9,13 +9,17 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from conftest import TEST_FORGET_SECRET
 
 from recsys.data.incoming import IncomingEvent
+from recsys.errors import InputError
 from recsys.eventstore import open_store
+from recsys.privacy import ForgetKey
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+KEY = ForgetKey(TEST_FORGET_SECRET)
 SMALL_MODELS = "[models.als]\nfactors = 8\niterations = 2\n\n[models.popular]\n"
 
 
@@ -37,7 +41,7 @@ def split_shop(shop: Path, tmp_path: Path) -> tuple[Path, str, str]:
     file_users = set(table.slice(0, 20_000).column("user_id").to_pylist())
     gone = next(e.user_id for e in stored if e.user_id in file_users)
     url = f"sqlite:///{tmp_path / 'events.db'}"
-    with open_store(url) as store:
+    with open_store(url, KEY) as store:
         store.append(stored)
         store.append(
             [
@@ -75,23 +79,27 @@ def test_train_cli_reads_files_and_store_without_forgotten_users(
     bundle = Bundle.load(tmp_path / "models")
     assert gone not in bundle.users
     assert "store-only" in bundle.users and "i-new" in bundle.items
-    with open_store(url) as store:
+    with open_store(url, KEY) as store:
         expected = pq.read_table(file).num_rows + store.count() - 1  # the impression
         expected -= pq.read_table(file).column("user_id").to_pylist().count(gone)
     assert f"read {expected:,} events" in result.stdout
 
 
 def test_file_only_training_honours_the_servers_forgotten_users(
-    split_shop: tuple[Path, str, str], tmp_path: Path
+    split_shop: tuple[Path, str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from recsys.config import load_config
     from recsys.eventstore.training import load_training_events
+    from training.commands.common import forgotten_list
 
     file, url, gone = split_shop
     weights = tuple(load_config(tmp_path / "small.toml").events.weights)
-    assert gone not in load_training_events(file, None, weights, forgetting_db=url).users
-    absent = f"sqlite:///{tmp_path / 'absent.db'}"
-    assert gone in load_training_events(file, None, weights, forgetting_db=absent).users
+    monkeypatch.setenv("RECSYS_DATABASE_URL", url)
+    forgotten = forgotten_list(None)
+    assert gone not in load_training_events(file, None, weights, forgotten=forgotten).users
+    monkeypatch.setenv("RECSYS_DATABASE_URL", f"sqlite:///{tmp_path / 'absent.db'}")
+    with pytest.raises(InputError, match="RECSYS_DATABASE_URL: no such event store file"):
+        forgotten_list(None)  # a store named but not there: never a silent run
     assert not (tmp_path / "absent.db").exists()
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import TEST_FORGET_SECRET
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -17,6 +18,7 @@ from recsys.bundle import Bundle
 from recsys.config import config_from_dict
 from recsys.data.incoming import IncomingEvent
 from recsys.eventstore import open_store
+from recsys.privacy import ForgetKey
 from recsys.versions import current_version, set_current
 from serving import create_app
 from serving.activity import ActivityMap
@@ -227,7 +229,7 @@ def test_the_activity_map_built_after_a_restart_knows_stored_and_forgotten_users
     """A worker starting on an existing store must still see who has fresh events, or their
     next picks would silently ignore them."""
     url = f"sqlite:///{tmp_path / 'events.db'}"
-    with open_store(url) as store:
+    with open_store(url, ForgetKey(TEST_FORGET_SECRET)) as store:
         store.append([IncomingEvent("active-user", "i1", "view", 1_790_000_000.0)])
         store.forget_user("gone-user")
         activity = ActivityMap.for_store(url, store)

@@ -24,6 +24,7 @@ COMMANDS = {
     "experiment": "A/B experiment results (report) and offline replay (simulate)",
     "worker": "retrain on a schedule, publish, prune old bundles",
     "token": "the user token a storefront sends for one customer's own picks",
+    "forget": "forget customers: their events, picks and assignments (as DELETE /v1/users/{id})",
 }
 
 

@@ -24,6 +24,7 @@ from recsys.data import (
     load_catalogue,
     purchases_matrix,
 )
+from recsys.data.events import FORGOTTEN_ROWS
 from recsys.errors import BundleError
 from recsys.eventstore.training import (
     load_training_events,
@@ -36,6 +37,7 @@ from recsys.membership import SegmentMembership
 from recsys.models import Recommender, fit
 from recsys.models.vector import VectorModel
 from recsys.popularity import Popularity, trending_window
+from recsys.privacy import NOT_APPLIED, ForgetKey, Forgotten
 from recsys.tuning import Budget, tune_config
 from recsys.versions import publish
 
@@ -57,6 +59,7 @@ class TrainReport:
     index_search: dict[str, dict[str, int]] = field(default_factory=dict)
     similar_recall: dict[str, float] = field(default_factory=dict)
     tuning: dict[str, Any] = field(default_factory=dict)
+    forgotten: str = ""  # what was done about forgotten customers, one line
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -70,6 +73,7 @@ class TrainReport:
         return (
             f"read {self.events:,} events ({skipped:,} skipped), {self.users:,} users, "
             f"{self.items:,} items, {self.nnz:,} nnz; published {self.bundle}; {stages}"
+            + (f"; {self.forgotten}" if self.forgotten else "")
         )
 
 
@@ -96,22 +100,26 @@ def train(
     say: Say | None = None,
     events_db: str | None = None,
     tune: Budget | None = None,
+    forgotten: Forgotten = NOT_APPLIED,
+    key: ForgetKey | None = None,
     forgetting_db: str | None = None,
 ) -> TrainReport:
-    """Reads, fits and publishes. Nothing is written unless every step before publishing
-    succeeds. Users forgotten in `events_db`, or else in `forgetting_db` (the server's store),
-    are left out; the item changes of that store are merged into the catalogue."""
+    """Reads, fits and publishes, leaving the `forgotten` customers out (the store at `events_db`
+    is opened with `key`); the item changes of `events_db`, else of `forgetting_db` (the server's
+    store), are merged into the catalogue. Nothing is written unless every step before
+    publishing succeeds."""
     say = say or (lambda _: None)
     report = TrainReport()
     with report.stage("read"):
         weights = tuple(config.events.weights)
         events = load_training_events(
-            events_path, events_db, weights, on_error, say, forgetting_db
+            events_path, events_db, weights, on_error, say, forgotten, key
         )
         catalogue = load_catalogue(catalogue_path) if catalogue_path else None
         changes = stored_item_changes(events_db or forgetting_db)
         catalogue = with_item_changes(catalogue, written_at(catalogue_path), changes)
     report.events, report.skipped = len(events), dict(events.skipped)
+    report.forgotten = forgotten.summary(events.skipped.get(FORGOTTEN_ROWS, 0), "events")
     for reason, count in events.skipped.items():
         say(f"skipped {count:,} rows: {reason}")
     if tune is not None:  # the search's validation split comes from these events alone

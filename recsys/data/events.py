@@ -16,11 +16,13 @@ from recsys.data.columns import as_strings, empty_mask, parse_numbers, parse_tim
 from recsys.data.readers import RawTable, input_files, read_raw
 from recsys.data.vocabulary import Vocabulary
 from recsys.errors import InputError
+from recsys.privacy import NOT_APPLIED, Forgotten
 
 REQUIRED = ("user_id", "item_id", "event_type", "timestamp")
 OPTIONAL_TEXT = ("session_id", "order_id", "request_id")
 OPTIONAL_NUMBERS = {"quantity": True, "price": False}  # name -> integer?
 ON_ERROR = ("fail", "skip")
+FORGOTTEN_ROWS = "events of forgotten customers"  # the reason counted in Events.skipped
 
 
 @dataclass
@@ -67,12 +69,14 @@ def load_events(
     event_types: Collection[str],
     on_error: str = "fail",
     progress: Progress | None = None,
+    forgotten: Forgotten = NOT_APPLIED,
 ) -> Events:
     """Reads a file or a folder of event files, checks every row, and numbers users and items.
 
     `event_types` are the accepted event names (the keys of the configured weights). With
     `on_error="fail"` the first bad row raises InputError; with "skip" bad rows are counted in
-    `Events.skipped` (by reason) and left out.
+    `Events.skipped` (by reason) and left out. Events of `forgotten` customers are left out and
+    counted under FORGOTTEN_ROWS.
     """
     if on_error not in ON_ERROR:
         raise InputError("--on-error", f"must be one of {', '.join(ON_ERROR)}")
@@ -85,7 +89,15 @@ def load_events(
         raw = read_raw(file, REQUIRED + OPTIONAL_TEXT)
         tables.append(validate(raw, known, on_error, skipped))
     table = pa.concat_tables(tables, promote_options="default")
-    return number(table, known, skipped)
+    return number(without_forgotten(table, forgotten, skipped), known, skipped)
+
+
+def without_forgotten(table: pa.Table, forgotten: Forgotten, skipped: Counter[str]) -> pa.Table:
+    """The rows of customers not forgotten; how many were removed is counted in `skipped`."""
+    table, removed = forgotten.drop(table)
+    if removed:
+        skipped[FORGOTTEN_ROWS] += removed
+    return table
 
 
 def validate(

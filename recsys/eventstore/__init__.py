@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from recsys.eventstore.base import EventStore
 from recsys.eventstore.postgres import PostgresStore
-from recsys.eventstore.schema import StoreError, forgotten_mask, user_digest
+from recsys.eventstore.schema import StoreError, redacted_url
 from recsys.eventstore.sqlite import SqliteStore, sqlite_path, sqlite_synchronous
+from recsys.privacy import ForgetKey
 
 DEFAULT_URL = "sqlite:///./recsys.db"
 
@@ -19,20 +20,21 @@ __all__ = [
     "DEFAULT_URL",
     "EventStore",
     "StoreError",
-    "forgotten_mask",
     "open_store",
     "sqlite_path",
-    "user_digest",
 ]
 
 
-def open_store(url: str | None = None) -> EventStore:
+def open_store(url: str | None = None, key: ForgetKey | None = None) -> EventStore:
     """Opens (and on first use creates) the store at `url`: `sqlite:///path.db` (default
-    ./recsys.db) or `postgresql://...`. Raises StoreError for a bad URL or an unreachable
-    database."""
+    ./recsys.db) or `postgresql://...`; `key` keys its forgotten list (recsys.privacy). Raises
+    StoreError for a bad URL or an unreachable database, ForgetSecretError for a key that did
+    not write its forgotten list."""
     url = url or DEFAULT_URL
     if url.startswith("sqlite:"):
-        return SqliteStore(url, sqlite_path(url), sqlite_synchronous(url))
+        return SqliteStore(url, sqlite_path(url), sqlite_synchronous(url), key)
     if url.startswith(("postgresql://", "postgres://")):
-        return PostgresStore(url)
-    raise StoreError(f"database URL {url!r}: must start with sqlite:/// or postgresql://")
+        return PostgresStore(url, key)
+    raise StoreError(
+        f"database URL {redacted_url(url)!r}: must start with sqlite:/// or postgresql://"
+    )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
 import weakref
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -21,13 +20,13 @@ import pyarrow as pa
 
 from recsys.data.incoming import IncomingEvent
 from recsys.eventstore.definitions import ExperimentDefinitions
+from recsys.eventstore.forgetting import Forgetting
 from recsys.eventstore.items import ItemChanges
 from recsys.eventstore.schema import (
     EVENT_COLUMNS,
     EVENTS_SCHEMA,
     FETCH_ROWS,
     IDLE_CONNECTIONS,
-    IN_CHUNK,
     INSERT_EVENT,
     SCHEMA,
     SCHEMA_VERSION,
@@ -35,12 +34,13 @@ from recsys.eventstore.schema import (
     event_row,
     events_where,
     first_line,
-    user_digest,
+    redacted_url,
 )
 from recsys.eventstore.served import ServedResponses
+from recsys.privacy import ForgetKey
 
 
-class EventStore(ExperimentDefinitions, ServedResponses, ItemChanges):
+class EventStore(ExperimentDefinitions, ServedResponses, ItemChanges, Forgetting):
     """Incoming events, served responses (for A/B attribution), forgotten customers, and
     experiments and item changes made at run time."""
 
@@ -50,8 +50,9 @@ class EventStore(ExperimentDefinitions, ServedResponses, ItemChanges):
     one_writer: ClassVar[bool] = False  # serialise this process's write transactions
     database_errors: ClassVar[tuple[type[Exception], ...]] = ()
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, key: ForgetKey | None = None) -> None:
         self.url = url
+        self.key = key
         self._closed = False
         self._start_afresh()
         after_fork = weakref.WeakMethod(self._start_afresh)
@@ -154,15 +155,12 @@ class EventStore(ExperimentDefinitions, ServedResponses, ItemChanges):
                     f"event store {self.shown_url} has schema version {row[0]}; this recsys "
                     f"reads up to {SCHEMA_VERSION}"
                 )
+            self._check_key(cursor)
 
     @property
     def shown_url(self) -> str:
         """The URL without its password, for messages."""
-        scheme, sep, rest = self.url.partition("://")
-        credentials, at, host = rest.rpartition("@")
-        if not at or ":" not in credentials:
-            return self.url
-        return f"{scheme}{sep}{credentials.split(':', 1)[0]}:***@{host}"
+        return redacted_url(self.url)
 
     def append(self, events: Iterable[IncomingEvent]) -> int:
         """Writes the events in one transaction and returns how many were written. Events of
@@ -170,27 +168,8 @@ class EventStore(ExperimentDefinitions, ServedResponses, ItemChanges):
         rows = [event_row(event) for event in events]
         if not rows:
             return 0
-        by_digest = {user_digest(row[0]): row[0] for row in rows}  # hashed outside the lock
         with self._transaction() as cursor:
-            gone = self._forgotten_among(cursor, by_digest)
-            if gone:
-                rows = [row for row in rows if row[0] not in gone]
-            if rows:
-                cursor.executemany(self._sql(INSERT_EVENT), rows)
-        return len(rows)
-
-    def _forgotten_among(self, cursor: Any, by_digest: dict[str, str]) -> set[str]:
-        """The user ids (values of `by_digest`, keyed by digest) that are forgotten."""
-        digests = list(by_digest)
-        gone: set[str] = set()
-        for start in range(0, len(digests), IN_CHUNK):
-            chunk = digests[start : start + IN_CHUNK]
-            marks = ", ".join("?" * len(chunk))
-            cursor.execute(
-                self._sql(f"SELECT digest FROM forgotten WHERE digest IN ({marks})"), chunk
-            )
-            gone.update(by_digest[digest] for (digest,) in cursor.fetchall())
-        return gone
+            return self._insert_remembered(cursor, INSERT_EVENT, rows, 0)
 
     def recent_events(self, user_id: str, limit: int = 500) -> list[IncomingEvent]:
         """The user's latest `limit` events by time, oldest first (newest last)."""
@@ -248,28 +227,6 @@ class EventStore(ExperimentDefinitions, ServedResponses, ItemChanges):
                     columns[index] = [json.loads(text) for text in columns[index]]
                 batches.append(pa.record_batch(columns, schema=schema))
         return pa.Table.from_batches(batches, schema=schema)
-
-    def forget_user(self, user_id: str) -> int:
-        """Deletes the user's events and served responses and remembers the id's digest so that
-        training drops it. Returns the number of rows deleted."""
-        with self._transaction() as cursor:
-            deleted = 0
-            for table in ("events", "served"):
-                cursor.execute(self._sql(f"DELETE FROM {table} WHERE user_id = ?"), (user_id,))
-                deleted += max(cursor.rowcount, 0)
-            cursor.execute(
-                self._sql("INSERT INTO forgotten VALUES (?, ?) ON CONFLICT DO NOTHING"),
-                (user_digest(user_id), time.time()),
-            )
-        return deleted
-
-    def is_forgotten(self, user_id: str) -> bool:
-        query = "SELECT 1 FROM forgotten WHERE digest = ?"
-        return bool(self._query(query, (user_digest(user_id),)))
-
-    def forgotten_users(self) -> set[str]:
-        """The sha256 digests of every forgotten user id (test ids with `user_digest`)."""
-        return {digest for (digest,) in self._query("SELECT digest FROM forgotten")}
 
     def close(self) -> None:
         """Closes this process's idle connections; borrowed ones close when given back."""

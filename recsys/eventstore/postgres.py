@@ -8,8 +8,10 @@ from typing import Any, ClassVar
 
 from recsys.eventstore.base import EventStore
 from recsys.eventstore.schema import StoreError
+from recsys.privacy import ForgetKey
 
 SCHEMA_LOCK = 0x7265637379  # "recsy": any constant shared by every recsys process
+FORGET_LOCK = 0x7265637366  # writes of customer rows share it, a forget takes it alone
 CONNECT_TIMEOUT_S = 10
 
 
@@ -32,10 +34,10 @@ class PostgresStore(EventStore):
     id_column: ClassVar[str] = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
     placeholder: ClassVar[str] = "%s"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, key: ForgetKey | None = None) -> None:
         self.psycopg = psycopg_module()
         self.database_errors = (self.psycopg.Error,)
-        super().__init__(url)
+        super().__init__(url, key)
 
     def _connect(self) -> Any:
         return self.psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
@@ -46,3 +48,9 @@ class PostgresStore(EventStore):
 
     def _lock_schema(self, cursor: Any) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+
+    def _lock_writes(self, cursor: Any, exclusive: bool) -> None:
+        """Until the transaction ends. READ COMMITTED gives each later statement a snapshot taken
+        after the lock was granted, so a write waiting on a forget then sees its row."""
+        kind = "" if exclusive else "_shared"
+        cursor.execute(f"SELECT pg_advisory_xact_lock{kind}(%s)", (FORGET_LOCK,))

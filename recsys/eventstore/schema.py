@@ -1,15 +1,13 @@
-"""The store's tables and columns, and how forgotten customers are remembered (by digest)."""
+"""The store's tables and columns."""
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
+import re
 from collections.abc import Collection
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from recsys.data.incoming import IncomingEvent
 from recsys.errors import RecsysError
@@ -62,6 +60,7 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS served_experiment ON served (experiment, ts)",
     "CREATE TABLE IF NOT EXISTS forgotten (digest TEXT PRIMARY KEY, "
     "forgotten_at DOUBLE PRECISION NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS forget_key (key_check TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS experiments (id {id}, name TEXT NOT NULL UNIQUE, "
     "definition TEXT NOT NULL, created DOUBLE PRECISION NOT NULL, stopped DOUBLE PRECISION)",
     "CREATE TABLE IF NOT EXISTS item_changes (item_id TEXT PRIMARY KEY, fields TEXT NOT NULL, "
@@ -80,19 +79,16 @@ class StoreError(RecsysError):
     """The event store cannot be opened or used (bad URL, unreachable server, newer schema)."""
 
 
-def user_digest(user_id: str) -> str:
-    """How a forgotten customer is remembered: the sha256 of the id, never the id itself."""
-    return hashlib.sha256(user_id.encode("utf-8")).hexdigest()
+SECRET_PARAMETER = re.compile(r"((?:^|[?&;\s])(?:password|sslpassword)=)[^&;\s]*", re.IGNORECASE)
 
 
-def forgotten_mask(user_ids: pa.Array | pa.ChunkedArray, digests: set[str]) -> np.ndarray:
-    """Boolean mask of the rows whose user id is one of the forgotten `digests`."""
-    if not digests or len(user_ids) == 0:
-        return np.zeros(len(user_ids), dtype=bool)
-    distinct = pc.unique(user_ids).to_pylist()
-    gone = [user for user in distinct if user is not None and user_digest(user) in digests]
-    mask = pc.is_in(user_ids, value_set=pa.array(gone, pa.string())).fill_null(False)
-    return np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
+def redacted_url(url: str) -> str:
+    """`url` without its password (user:password@host, or a password= parameter): for messages."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if at and ":" in credentials:
+        rest = f"{credentials.split(':', 1)[0]}:***@{host}"
+    return SECRET_PARAMETER.sub(r"\1***", f"{scheme}{sep}{rest}")
 
 
 def first_line(exc: BaseException) -> str:

@@ -19,6 +19,9 @@ class ServedResponses:
     if TYPE_CHECKING:
 
         def _transaction(self) -> AbstractContextManager[Any]: ...
+        def _insert_remembered(
+            self, cursor: Any, insert: str, rows: Sequence[Sequence[Any]], user: int
+        ) -> int: ...
         def _sql(self, query: str) -> str: ...
         def _arrow(
             self, query: str, params: Sequence[Any], schema: pa.Schema, json_columns: tuple = ()
@@ -41,13 +44,13 @@ class ServedResponses:
 
     def record_served_many(self, rows: Sequence[Sequence[Any]]) -> int:
         """Records many responses in one transaction; each row holds record_served's arguments in
-        order. Returns how many were written."""
+        order. Responses to forgotten customers are not stored (queued before their forget or
+        not). Returns how many were written."""
         if not rows:
             return 0
         values = [(*row[:6], json.dumps(list(row[6])), float(row[7])) for row in rows]
         with self._transaction() as cursor:
-            cursor.executemany(self._sql(INSERT_SERVED), values)
-        return len(values)
+            return self._insert_remembered(cursor, INSERT_SERVED, values, 1)
 
     def served_table(self, experiment: str | None = None) -> pa.Table:
         """Recorded responses in time order, all or those of one experiment."""

@@ -17,6 +17,7 @@ from urllib.parse import parse_qs
 
 from recsys.eventstore.base import EventStore
 from recsys.eventstore.schema import StoreError
+from recsys.privacy import ForgetKey
 
 BUSY_TIMEOUT_MS = 30_000
 SYNCHRONOUS = ("full", "normal")  # the first is the default
@@ -28,14 +29,18 @@ class SqliteStore(EventStore):
     one_writer: ClassVar[bool] = True
     database_errors: ClassVar[tuple[type[Exception], ...]] = (sqlite3.Error,)
 
-    def __init__(self, url: str, path: Path, synchronous: str = SYNCHRONOUS[0]) -> None:
+    def __init__(
+        self, url: str, path: Path, synchronous: str = SYNCHRONOUS[0], key: ForgetKey | None = None
+    ) -> None:
         self.path = path
         self.synchronous = synchronous
-        super().__init__(url)
+        super().__init__(url, key)
 
     def _connect(self) -> sqlite3.Connection:
         if not self.path.parent.is_dir():
-            raise StoreError(f"event store {self.url}: folder {self.path.parent} does not exist")
+            raise StoreError(
+                f"event store {self.shown_url}: folder {self.path.parent} does not exist"
+            )
         connection = sqlite3.connect(
             self.path,
             timeout=BUSY_TIMEOUT_MS / 1000,

@@ -16,11 +16,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from recsys.data.catalogue import Catalogue, fill_missing
-from recsys.data.events import OPTIONAL_TEXT, REQUIRED, Events, Progress, number, validate
+from recsys.data.events import (
+    OPTIONAL_TEXT,
+    REQUIRED,
+    Events,
+    Progress,
+    number,
+    validate,
+    without_forgotten,
+)
 from recsys.data.readers import RawTable, input_files, read_raw
 from recsys.errors import InputError
-from recsys.eventstore import EventStore, forgotten_mask, open_store, sqlite_path
+from recsys.eventstore import EventStore, open_store, sqlite_path
 from recsys.eventstore.items import StoredItem
+from recsys.privacy import NOT_APPLIED, ForgetKey, Forgotten
 
 
 def load_training_events(
@@ -29,11 +38,12 @@ def load_training_events(
     event_types: Collection[str],
     on_error: str = "fail",
     progress: Progress | None = None,
-    forgetting_db: str | None = None,
+    forgotten: Forgotten = NOT_APPLIED,
+    key: ForgetKey | None = None,
 ) -> Events:
-    """Events from a file or folder and/or an event store URL, checked and numbered as
-    `recsys.data.load_events` does. Users forgotten in the store (`events_db`, or else
-    `forgetting_db`, the server's store, when it exists) are left out of every source."""
+    """Events from a file or folder and/or an event store URL (opened with `key`), checked and
+    numbered as `recsys.data.load_events` does. The `forgotten` customers' events are left out
+    of every source (counted in Events.skipped)."""
     if events_path is None and events_db is None:
         raise InputError("--events", "give an events file or folder, or --events-db")
     progress = progress or (lambda _: None)
@@ -44,23 +54,15 @@ def load_training_events(
             progress(f"reading {file}")
             raw = read_raw(file, REQUIRED + OPTIONAL_TEXT)
             tables.append(validate(raw, known, on_error, skipped))
-    if events_db is not None and not exists(events_db):
-        raise InputError(events_db, "no such event store file")
-    store_url = events_db or (forgetting_db if forgetting_db and exists(forgetting_db) else None)
-    forgotten: set[str] = set()
-    if store_url is not None:
-        with open_store(store_url) as store:
-            forgotten = store.forgotten_users()
-            if events_db is not None:
-                progress(f"reading {store.shown_url}")
-                rows = stored_rows(store, known, progress)
-                tables.append(validate(rows, known, on_error, skipped))
+    if events_db is not None:
+        if not exists(events_db):
+            raise InputError(events_db, "no such event store file")
+        with open_store(events_db, key) as store:
+            progress(f"reading {store.shown_url}")
+            rows = stored_rows(store, known, progress)
+            tables.append(validate(rows, known, on_error, skipped))
     table = pa.concat_tables(tables, promote_options="default")
-    gone = forgotten_mask(table.column("user_id"), forgotten)
-    if gone.any():
-        progress(f"left out {int(gone.sum()):,} events of forgotten users")
-        table = table.filter(pa.array(~gone))
-    return number(table, known, skipped)
+    return number(without_forgotten(table, forgotten, skipped), known, skipped)
 
 
 def stored_rows(store: EventStore, known: tuple[str, ...], progress: Progress) -> RawTable:

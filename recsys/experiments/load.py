@@ -18,13 +18,18 @@ def report_from_store(
 ) -> dict[str, Any]:
     """Reads the experiment's served responses and the events since its first response from
     `store` (recsys.eventstore.EventStore), of the types attribution counts (the interleaving
-    report's clicks among them), and builds the report."""
-    served = store.served_table(experiment.name)
+    report's clicks among them), and builds the report. Rows of forgotten customers are left
+    out (a forget deletes them; any left behind are removed here) and counted in the report's
+    `forgotten_rows_removed`."""
+    forgotten = store.forgotten()
+    served, removed = forgotten.drop(store.served_table(experiment.name))
     since = pc.min(served.column("timestamp")).as_py() if served.num_rows else None
-    if since is None:
-        return build_report(experiment, served, pa.table({}), revenue_test)
-    events = store.events_table(since, event_types=ATTRIBUTED_TYPES)
-    return build_report(experiment, served, events, revenue_test)
+    events = pa.table({})
+    if since is not None:
+        events, more = forgotten.drop(store.events_table(since, event_types=ATTRIBUTED_TYPES))
+        removed += more
+    report = build_report(experiment, served, events, revenue_test)
+    return {**report, "forgotten_rows_removed": removed}
 
 
 def build_report(

@@ -43,23 +43,28 @@ class Routed:
     served: ServedBundle
 
 
-def visitor_of(served: ServedBundle, visitor_id: str) -> Visitor:
+def visitor_of(served: ServedBundle, visitor_id: str, forgotten: bool = False) -> Visitor:
     """What audiences see of a visitor: returning when the serving bundle knows them, and the
-    bundle's segments they are in."""
+    bundle's segments they are in; a forgotten customer is a new visitor in none."""
     bundle = served.bundle
-    user = bundle.users.index(visitor_id)
+    user = None if forgotten else bundle.users.index(visitor_id)
     segments = bundle.segments.of(user) if bundle.segments is not None else frozenset()
     return Visitor(returning=user is not None, segments=segments)
 
 
 def assigned(
-    experiments: Experiments, placement: str, visitor_id: str, query: Query, served: ServedBundle
+    experiments: Experiments,
+    placement: str,
+    visitor_id: str,
+    query: Query,
+    served: ServedBundle,
+    forgotten: bool = False,
 ) -> Assignment | None:
     """The visitor's variant for this placement (None outside experiments); `query.experiment`
     (?experiment=) limits the choice to that experiment."""
     if not len(experiments):
         return None
-    visitor = visitor_of(served, visitor_id)
+    visitor = visitor_of(served, visitor_id, forgotten)
     return experiments.assign(placement, visitor_id, query.experiment, visitor)
 
 

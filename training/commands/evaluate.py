@@ -9,6 +9,7 @@ from typing import Any
 
 from recsys.config import Config
 from recsys.data import Events, Interactions, load_catalogue, load_events
+from recsys.data.events import FORGOTTEN_ROWS
 from recsys.errors import ParameterError
 from recsys.evaluation.compare import compare, item_facts, resolve_models
 from recsys.evaluation.report import build_report, main_table, write_report
@@ -19,8 +20,16 @@ from recsys.evaluation.splits import (
     temporal_split,
     user_split,
 )
+from recsys.eventstore.schema import redacted_url
 from recsys.tuning import tune_config
-from training.commands.common import command_config, progress, status
+from training.commands.common import (
+    add_db_argument,
+    command_config,
+    forgotten_list,
+    progress,
+    say_forgotten,
+    status,
+)
 from training.commands.train import add_tune_arguments, tune_budget
 
 SPLITS = ("temporal", "leave-last", "users")
@@ -56,6 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="users split and bootstrap seed")
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
     parser.add_argument("--on-error", choices=("fail", "skip"), default="fail")
+    add_db_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,8 +75,10 @@ def run(args: argparse.Namespace) -> int:
     models = resolve_models(split_names(args.models), config)
     say = status()
     known = tuple(dict.fromkeys([*config.events.weights, *config.events.relevant]))
-    events = load_events(args.events, known, args.on_error, say)
-    test = load_events(args.test, known, args.on_error, say) if args.test else None
+    forgotten = forgotten_list(args.db)
+    events = load_events(args.events, known, args.on_error, say, forgotten)
+    test = load_events(args.test, known, args.on_error, say, forgotten) if args.test else None
+    removed = sum(e.skipped.get(FORGOTTEN_ROWS, 0) for e in (events, test) if e is not None)
     split = make_split(args, events, test, config.events.relevant)
     catalogue = load_catalogue(args.catalogue) if args.catalogue else None
     config = dataclasses.replace(config, models=models)
@@ -79,7 +91,12 @@ def run(args: argparse.Namespace) -> int:
     comparison = compare(split, config, config.models, ks, facts, say, bar, args.exclude, train)
     context: dict[str, Any] = {
         "tuning": tuning,
-        "arguments": {k: v for k, v in vars(args).items() if k not in ("run", "command")},
+        "arguments": {
+            k: redacted_url(v) if k == "db" and v else v
+            for k, v in vars(args).items()
+            if k not in ("run", "command")
+        },
+        "forgotten": {"applied": forgotten.applied, "events_removed": removed},
         "fingerprint": {"events": events.fingerprint(), "test": test and test.fingerprint()},
         "inputs": {"events": str(args.events), "test": args.test, "catalogue": args.catalogue},
         "config": config.to_dict(),
@@ -89,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
     print(main_table(report))
     for name, reason in comparison.skipped.items():
         print(f"skipped {name}: {reason}")
+    say_forgotten(forgotten, removed, "events")
     print(f"report: {', '.join(str(p) for p in paths)}")
     return 0
 

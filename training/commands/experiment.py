@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from recsys.data import load_events
+from recsys.data.events import FORGOTTEN_ROWS
 from recsys.errors import ParameterError, RecsysError
 from recsys.eventstore import DEFAULT_URL, EventStore, open_store
 from recsys.experiments import ExperimentConfig, Experiments
@@ -22,7 +23,15 @@ from recsys.experiments.report import LABELS, MONEY, RATES, REVENUE_TESTS, effec
 from recsys.experiments.simulate import folder_bundles, heldout_purchases, simulate
 from recsys.experiments.stats import Comparison
 from recsys.experiments.stored import definition_config
-from training.commands.common import command_config, server_store_url, status
+from training.commands.common import (
+    add_db_argument,
+    command_config,
+    forget_key,
+    forgotten_list,
+    say_forgotten,
+    server_store_url,
+    status,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,6 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     replay.add_argument("--n", type=int, default=10, help="picks per buyer (default 10)")
     replay.add_argument("--json", help="also write the result as JSON to this file")
     replay.add_argument("--on-error", choices=("fail", "skip"), default="fail")
+    add_db_argument(replay)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,7 +69,11 @@ def run(args: argparse.Namespace) -> int:
     experiment = named(configured, args.name)
     if not 1 <= args.n <= 100:
         raise ParameterError("--n", f"must be from 1 to 100, got {args.n}")
-    events = load_events(args.events, tuple(config.events.weights), args.on_error, status())
+    forgotten = forgotten_list(args.db)
+    events = load_events(
+        args.events, tuple(config.events.weights), args.on_error, status(), forgotten
+    )
+    say_forgotten(forgotten, events.skipped.get(FORGOTTEN_ROWS, 0), "events")
     bundles = folder_bundles(Path(args.models))
     result = simulate(
         experiment, bundles, heldout_purchases(events, config.events.relevant), args.n
@@ -85,7 +99,7 @@ def run_report(args: argparse.Namespace, configured: Experiments) -> int:
     """The config's experiment of that name, else the one defined through the server's
     POST /admin/experiments (as the server does)."""
     url = server_store_url(args.db)
-    with open_store(url) as store:
+    with open_store(url, forget_key()) as store:
         experiment = configured.get(args.name) or stored_experiment(store, args.name)
         if experiment is None:
             known = [e.name for e in configured.experiments]
@@ -93,6 +107,7 @@ def run_report(args: argparse.Namespace, configured: Experiments) -> int:
             raise not_found(args.name, f"the config or the store {store.shown_url}", known)
         report = report_from_store(experiment, store, args.revenue_test)
     print_report(report)
+    print(f"left out {report['forgotten_rows_removed']:,} rows of forgotten customers")
     write_json(args.json, report)
     if args.html:
         write_text(args.html, report_html(report))

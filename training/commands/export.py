@@ -21,7 +21,14 @@ from recsys.data import load_events
 from recsys.errors import InputError
 from recsys.eventstore.training import exists, stored_item_changes
 from recsys.service.live import ItemOverlay, live_state
-from training.commands.common import command_config, progress, server_store_url, status
+from training.commands.common import (
+    command_config,
+    forgotten_list,
+    progress,
+    say_forgotten,
+    server_store_url,
+    status,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,8 +66,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--db",
         metavar="URL",
-        help="event store whose item changes (POST /v1/items: stock, hidden, ...) apply "
-        "(default: $RECSYS_DATABASE_URL, else ./recsys.db when it exists)",
+        help="event store whose forgotten customers are left out and whose item changes "
+        "(POST /v1/items: stock, hidden, ...) apply"
+        " (default: $RECSYS_DATABASE_URL, else ./recsys.db when it exists)",
     )
 
 
@@ -78,12 +86,12 @@ def run(args: argparse.Namespace) -> int:
     config = command_config(args.config)
     thresholds = config.segments
     say = status()
+    forgotten = forgotten_list(args.db)
     bundle = Bundle.load(args.models)
-    events = (
-        load_events(args.events, tuple(config.events.weights), "skip", say) if args.events else None
-    )
+    weights = tuple(config.events.weights)
+    events = load_events(args.events, weights, "skip", say, forgotten) if args.events else None
     if args.segments:
-        segments = read_segments_file(args.segments)
+        segments, _ = forgotten.drop(read_segments_file(args.segments))
     elif events is not None:
         say("computing segments")
         segments = compute_segments(events, thresholds, bundle.catalogue)
@@ -92,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     if args.segment and segments is None:
         raise InputError("--segment", "needs --segments FILE or --events PATH")
     users = read_user_ids(args.users) if args.users else None
-    ids = choose_ids(bundle, users, args.segment, segments, events)
+    ids, removed = forgotten.keep(choose_ids(bundle, users, args.segment, segments, events))
     history = read_history(args.history, rules.campaigns) if args.history else None
     audience = build_audience(
         bundle, ids, rules.recent_days, thresholds.cart_days, events, segments, history
@@ -107,4 +115,5 @@ def run(args: argparse.Namespace) -> int:
         f"wrote {report.rows:,} picks for {report.customers:,} customers to {args.out} "
         f"in {report.seconds:.1f}s ({report.short:,} got fewer than {rules.n})"
     )
+    say_forgotten(forgotten, removed, "customers")
     return 0

@@ -8,7 +8,14 @@ from pathlib import Path
 from recsys.campaigns import compute_segments, summarise, write_table
 from recsys.campaigns.tables import output_format, plain
 from recsys.data import load_catalogue, load_events
-from training.commands.common import command_config, status
+from recsys.data.events import FORGOTTEN_ROWS
+from training.commands.common import (
+    add_db_argument,
+    command_config,
+    forgotten_list,
+    say_forgotten,
+    status,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="fail",
         help="bad rows stop the run (fail, default) or are skipped and counted",
     )
+    add_db_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,7 +37,9 @@ def run(args: argparse.Namespace) -> int:
     output_format(out)
     config = command_config(args.config)
     thresholds = config.segments
-    events = load_events(args.events, tuple(config.events.weights), args.on_error, status())
+    forgotten = forgotten_list(args.db)
+    weights = tuple(config.events.weights)
+    events = load_events(args.events, weights, args.on_error, status(), forgotten)
     catalogue = load_catalogue(args.catalogue) if args.catalogue else None
     segments = compute_segments(events, thresholds, catalogue)
     summary = summarise(segments)
@@ -38,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     write_table(summary_path, summary)
     print_summary(summary)
     print(f"wrote {segments.num_rows:,} customers to {out}, summary to {summary_path}")
+    say_forgotten(forgotten, events.skipped.get(FORGOTTEN_ROWS, 0), "events")
     return 0
 
 

@@ -7,7 +7,13 @@ from collections.abc import Callable
 
 from recsys.errors import InputError
 from recsys.tuning import DEFAULT_MINUTES, Budget
-from training.commands.common import command_config, server_store_url, status
+from training.commands.common import (
+    command_config,
+    forget_key,
+    forgotten_list,
+    server_store_url,
+    status,
+)
 from training.pipeline import train
 
 
@@ -18,8 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--events-db",
         metavar="URL",
-        help="also train on the event store's events (sqlite:///path.db or postgresql://...); "
-        "its forgotten users are left out of every input",
+        help="also train on the event store's events (sqlite:///path.db or postgresql://...). "
+        "The forgotten customers of this store (else of $RECSYS_DATABASE_URL, else of "
+        "./recsys.db) are left out of every input",
     )
     parser.add_argument("--catalogue", help="catalogue file (item_id, title, category, price, ...)")
     parser.add_argument("--config", help="TOML config file (default: $RECSYS_CONFIG or defaults)")
@@ -81,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
     if args.events is None and args.events_db is None:
         raise InputError("--events", "required unless --events-db is given")
     config = command_config(args.config)
+    forgotten = forgotten_list(args.events_db, "--events-db")  # an unreachable store stops here
     report = train(
         args.events,
         args.models,
@@ -90,7 +98,9 @@ def run(args: argparse.Namespace) -> int:
         status(),
         args.events_db,
         tune_budget(args),
-        forgetting_db=server_store_url(),  # its forgotten users are left out of every input
+        forgotten,
+        forget_key(),
+        forgetting_db=server_store_url(),  # its item changes are merged into the catalogue
     )
     for reason, count in report.skipped.items():
         print(f"skipped {count:,} rows: {reason}")
