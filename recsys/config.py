@@ -78,6 +78,8 @@ class ServerConfig:
     record_served: str = "experiments"  # responses kept for attribution: experiments | all
     retention_days: float = 0.0  # events and served responses older are purged (0: kept)
     log_user_ids: bool = False  # raw user ids in the access log (debugging); else their hash
+    seen: str = "allow"  # personal picks' items the user interacted with: allow | exclude | cap
+    seen_cap: float = 0.3  # with seen = "cap": at most this share of the list
 
     def check(self, key: str) -> None:
         at_least(f"{key}.max_body_bytes", self.max_body_bytes, 1)
@@ -88,6 +90,8 @@ class ServerConfig:
         at_least(f"{key}.experiments_refresh_seconds", self.experiments_refresh_seconds, 0.1)
         at_least(f"{key}.catalogue_refresh_seconds", self.catalogue_refresh_seconds, 0.1)
         one_of(f"{key}.record_served", self.record_served, RECORD_SERVED)
+        one_of(f"{key}.seen", self.seen, ("allow", "exclude", "cap"))
+        between(f"{key}.seen_cap", self.seen_cap, 0, 1)
         for name in ("api_keys", "public_keys"):
             if any(not k.strip() for k in getattr(self, name)):
                 raise ConfigError(f"{key}.{name}", "holds an empty key")

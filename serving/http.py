@@ -59,7 +59,11 @@ def query_args() -> dict[str, Any]:
 def request_query() -> Query:
     """The common recommendation parameters (params.PICKS_QUERY) as a Query."""
     args = query_args()
-    return Query(**{name: args[name] for name in QUERY_FIELDS if name in args})
+    query = Query(**{name: args[name] for name in QUERY_FIELDS if name in args})
+    if query.seen is None:  # the server's default (server.seen, server.seen_cap)
+        server = current_app.config["RECSYS"].config.server
+        query = dataclasses.replace(query, seen=server.seen, seen_cap=server.seen_cap)
+    return query
 
 
 def parse_query(args: MultiDict[str, str], params: tuple[Param, ...]) -> dict[str, Any]:

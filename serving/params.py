@@ -31,6 +31,7 @@ from recsys.errors import ParameterError
 from recsys.service.expressions import MAX_LENGTH as MAX_EXPRESSION
 from recsys.service.expressions import parse_boosts, parse_filter
 from recsys.service.query import MAX_N
+from recsys.service.seen import SEEN_MODES
 
 INTEGER, NUMBER, BOOLEAN, STRING, IDS, OBJECTS, OBJECT, STRINGS, TIME = (
     "integer", "number", "boolean", "string", "ids", "objects", "object", "strings", "time",
@@ -234,4 +235,7 @@ PICKS_QUERY = (  # every recommendation endpoint's (recsys.service.Query's field
           convert=parse_filter),
     Param("boost", EXPRESSION, 'scores of matching items multiplied, e.g. brand = "acme": 1.5',
           convert=parse_boosts),
+    Param("seen", STRING, "personal picks: items the user already interacted with allowed, "
+          "excluded, or capped to server.seen_cap of the list (default: server.seen)",
+          choices=SEEN_MODES),
 )  # fmt: skip

@@ -1,5 +1,5 @@
-"""Business rules: the filter and boost grammar, its bounds, and expressions compiled to item
-masks over the catalogue and the live changes."""
+"""Business rules: the filter and boost grammar, its bounds, expressions compiled to item masks
+over the catalogue and the live changes, and the seen= rule of personal picks."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from recsys.data.catalogue import Catalogue, fill_missing
 from recsys.data.vocabulary import Vocabulary
 from recsys.errors import ParameterError
 from recsys.eventstore.items import StoredItem
-from recsys.service import Query, ServedBundle
+from recsys.service import Query, Ranked, ServedBundle
 from recsys.service.expressions import Comparison, Logic, parse_boosts, parse_filter
 from recsys.service.item_columns import (
     ItemColumns,
@@ -24,6 +24,7 @@ from recsys.service.item_columns import (
     live_columns,
 )
 from recsys.service.live import ItemOverlay, LiveItems
+from recsys.service.seen import seen_capped
 
 
 def test_the_grammar_gives_precedence_to_and_over_or() -> None:
@@ -150,3 +151,26 @@ def test_a_served_bundle_filters_and_boosts_every_answer(models_dir: Path) -> No
     assert service.popular(served, plain).ranked.ids.tolist() == top[:10]
     mask = served.expression_mask(only.filter, "filter")  # type: ignore[arg-type]
     assert served.expression_mask(only.filter, "filter") is mask  # type: ignore[arg-type]
+
+
+def test_seen_capped_keeps_the_best_seen_within_the_cap() -> None:
+    ranked = Ranked(np.array([1, 2, 3, 4]), np.array([0.9, 0.8, 0.7, 0.6]))
+    unseen = Ranked(np.array([5, 6, 7]), np.array([0.85, 0.5, 0.4]))
+    is_seen = np.array([True, True, False, True])
+    assert seen_capped(ranked, is_seen, unseen, 4, 0.5).ids.tolist() == [1, 5, 2, 6]
+    assert seen_capped(ranked, is_seen, unseen, 4, 0.0).ids.tolist() == [5, 6, 7, 1]  # not short
+
+
+def test_personal_picks_honour_seen(models_dir: Path) -> None:
+    served = ServedBundle(Bundle.load(models_dir))
+    matrix = served.bundle.interactions
+    user = int(np.argmax(np.diff(matrix.indptr)))  # the longest history
+    history = set(served.history(user)[0].tolist())
+    user_id = served.bundle.users[user]
+    shares = {}
+    for mode in ("allow", "exclude", "cap"):
+        picks = service.for_user(served, user_id, Query(n=10, seen=mode, seen_cap=0.2))
+        ids = picks.ranked.ids.tolist()
+        assert len(ids) == 10
+        shares[mode] = sum(i in history for i in ids)
+    assert shares["exclude"] == 0 and shares["cap"] <= 2 and shares["allow"] >= shares["cap"]

@@ -12,7 +12,8 @@ from recsys.models.vector import VectorModel
 from recsys.ranking import row_of
 from recsys.service.popular import POPULAR_MODEL, fallback, popular_ranked
 from recsys.service.query import Picks, Query, Ranked
-from recsys.service.rerank import boost, diversify, keep, pool_size, score_all
+from recsys.service.rerank import boost, diversify, keep, member, pool_size, score_all
+from recsys.service.seen import seen_capped
 from recsys.service.served import ServedBundle
 from recsys.service.user import best_passing, personal_ranked
 from recsys.session import session_picks
@@ -49,14 +50,22 @@ def user_picks(
     name = model_name or served.default_model
     user = None if forgotten else served.bundle.users.index(user_id)
     fresh_items, fresh_weights, fresh_bought = encode_fresh(served, () if forgotten else fresh)
-    allowed, excluded, wanted = request_scope(served, query, served.purchased(user), fresh_bought)
-    found = personal_ranked(
-        served, name, user, (fresh_items, fresh_weights), allowed, excluded, wanted
-    )
+    mode = query.seen or "allow"
+    seen = np.union1d(served.history(user)[0], fresh_items) if mode != "allow" else fresh_bought[:0]
+    never = np.concatenate([fresh_bought, seen]) if mode == "exclude" else fresh_bought
+    allowed, excluded, wanted = request_scope(served, query, served.purchased(user), never)
+    fresh_events = (fresh_items, fresh_weights)
+    found = personal_ranked(served, name, user, fresh_events, allowed, excluded, wanted)
     if found is None:
         ranked, label = fallback(served, allowed, excluded, query.n)
         return Picks(ranked, label, "popular")
     ranked, label = found
+    is_seen = member(ranked.ids, seen) if mode == "cap" else None
+    if is_seen is not None and is_seen.sum() > query.seen_cap * query.n:
+        excluded = np.concatenate([excluded, seen])
+        unseen = personal_ranked(served, name, user, fresh_events, allowed, excluded, wanted)
+        unseen_ranked = unseen[0] if unseen is not None else Ranked.empty()
+        ranked = seen_capped(ranked, is_seen, unseen_ranked, wanted, query.seen_cap)
     return finish(served, ranked, label, query, name, allowed, excluded)
 
 

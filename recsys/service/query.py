@@ -24,6 +24,8 @@ class Query:
     experiment: str | None = None
     filter: Expression | None = None  # only items it matches
     boost: Boosts | None = None  # multiplies the scores of the items each boost matches
+    seen: str | None = None  # personal picks: allow | exclude | cap items the user interacted with
+    seen_cap: float = 0.3  # with seen = "cap": at most this share of the list
 
 
 @dataclass
