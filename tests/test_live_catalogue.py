@@ -179,6 +179,7 @@ def endpoint_answers(server: Server, rule: str) -> Iterator[tuple[str, str, Any]
         ("filter", "__import__('os')", "position 11"),
         ("boost", "price < 5: 1000", "from 0 to 100"),
         ("boost", "price < 5", "expected :"),
+        ("seen", "sometimes", "must be one of allow, exclude, cap"),
     ],
 )
 def test_hostile_rules_are_400s_naming_the_parameter(
