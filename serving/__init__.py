@@ -35,7 +35,7 @@ from serving import (
     storefront,
 )  # fmt: skip
 from serving.activity import ActivityMap
-from serving.http import register_errors, utf8_path
+from serving.http import EntityPath, register_errors, utf8_path
 from serving.jsonio import OrjsonProvider
 from serving.limits import register_limits
 from serving.live_catalogue import LiveCatalogue
@@ -127,6 +127,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if settings.behind_front:  # the client's address as nginx saw it (X-Forwarded-For it sets)
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
     register_limits(app, server.rate_limit, server.rate_limit_storage)
+    app.url_map.converters["entity"] = EntityPath
     blueprints = (picks_api.bp, events_api.bp, ops.bp, experiments_api.bp, items_api.bp,
                   storefront.bp, inspect.bp)  # fmt: skip
     for blueprint in blueprints:

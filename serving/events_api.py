@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, g
 
-from recsys.data.incoming import MAX_EVENTS, OPTIONAL_IDS, REQUIRED_IDS, parse_events
+from recsys.data.incoming import (
+    LATEST_TIMESTAMP,
+    MAX_EVENTS,
+    MAX_PRICE,
+    OPTIONAL_IDS,
+    REQUIRED_IDS,
+    parse_events,
+)
 from serving.access import PUBLIC, caller, check_event
 from serving.http import body_args, user_path_id
 from serving.params import ID_PATTERN, OBJECTS, Param, accepts
@@ -14,21 +22,29 @@ from serving.resources import resources
 
 bp = Blueprint("events", __name__)
 TEXT = {"type": "string", "minLength": 1, "maxLength": 256, "pattern": ID_PATTERN}
-EVENT = {
-    "type": "object",
-    "required": list(REQUIRED_IDS),
-    "additionalProperties": False,
-    "properties": {
-        **dict.fromkeys((*REQUIRED_IDS, *OPTIONAL_IDS), TEXT),
-        "timestamp": {"anyOf": [{"type": "string", "format": "date-time"},
-                                {"type": "number", "minimum": 0}],
-                      "description": "ISO-8601 or Unix seconds; absent: now"},
-        "quantity": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
-        "price": {"type": "number", "minimum": 0, "description": "unit price paid"},
-    },
-}  # fmt: skip
+OPTIONAL = {"nullable": True}  # null is taken as absent
+YEARS = r"^(19[89][0-9]|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-"  # within range
+
+
+def event_schema(known: Mapping[str, Any]) -> dict[str, Any]:
+    """One event (recsys.data.incoming), with the configured price bound."""
+    return {
+        "type": "object",
+        "required": list(REQUIRED_IDS),
+        "additionalProperties": False,
+        "properties": {
+            **dict.fromkeys(REQUIRED_IDS, TEXT),
+            **{name: {**TEXT, **OPTIONAL} for name in OPTIONAL_IDS},
+            "timestamp": {"anyOf": [{"type": "string", "format": "date-time", "pattern": YEARS},
+                                    {"type": "number", "minimum": 0, "maximum": LATEST_TIMESTAMP}],
+                          "description": "ISO-8601 or Unix seconds; absent: now", **OPTIONAL},
+            "quantity": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1, **OPTIONAL},
+            "price": {"type": "number", "minimum": 0, "maximum": known.get("max_price", MAX_PRICE),
+                      "description": "unit price paid (events.max_price)", **OPTIONAL},
+        },
+    }  # fmt: skip
 EVENTS = Param("events", OBJECTS, "the events", required=True, max_items=MAX_EVENTS,
-               item_schema=EVENT)  # fmt: skip
+               item_schema=event_schema, min_items=1)  # fmt: skip
 RECEIVED = {
     "type": "object",
     "required": ["request_id", "received", "stored"],
@@ -63,7 +79,7 @@ def post_events() -> tuple[dict[str, Any], int]:
     return {"request_id": g.request_id, "received": len(events), "stored": stored}, 202
 
 
-@bp.delete("/v1/users/<path:user_id>")  # one segment: user_path_id refuses more (404)
+@bp.delete("/v1/users/<entity:user_id>")  # one segment: user_path_id refuses more (404)
 @accepts(response=FORGOTTEN)
 def forget_user(user_id: str) -> dict[str, Any]:
     """Forget a customer (API key): their events and served picks are deleted, every worker

@@ -51,7 +51,7 @@ TABLE = (  # one [[experiments]] table (recsys.experiments.config), checked by r
     Param("audience", STRING, "who takes part", choices=AUDIENCES),
     Param("segment", STRING, "only visitors in this segment"),
     Param("attribution_hours", NUMBER, "events this long after a response count", low=0),
-    Param("variants", OBJECTS, "at least two", required=True, item_schema=VARIANT),
+    Param("variants", OBJECTS, "at least two", required=True, item_schema=VARIANT, min_items=2),
 )
 DESCRIBED = {"type": "object", "required": ["name", "active", "source"],
              "properties": {"name": {"type": "string"}, "active": {"type": "boolean"},

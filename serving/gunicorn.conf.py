@@ -14,8 +14,11 @@ from all workers are summed through $PROMETHEUS_MULTIPROC_DIR, set before the ap
 """
 
 import gc
+import json
 import os
 import tempfile
+
+from gunicorn import util
 
 bind = os.environ.get("RECSYS_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("RECSYS_WORKERS", "2"))
@@ -32,6 +35,18 @@ for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="recsys-metrics-")
+
+
+def json_error(sock, status_int, reason, mesg):
+    # gunicorn's own answers to requests it cannot parse (400, 414 request line too long, 431)
+    # in the API's error shape instead of its HTML page.
+    body = json.dumps({"error": {"code": reason.lower().replace(" ", "_"), "message": mesg}})
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
+    util.write_nonblock(sock, (head + body).encode("latin1"))
+
+
+util.write_error = json_error
 
 
 def pre_fork(server, worker):

@@ -13,6 +13,7 @@ import orjson
 from flask import Flask, Response, current_app, request
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.routing import PathConverter
 
 from recsys.data.incoming import text
 from recsys.errors import BundleError, NoModelError, ParameterError, RecsysError
@@ -133,6 +134,14 @@ def json_body(allowed: tuple[str, ...], beacon: bool = False) -> dict[str, Any]:
         if name not in allowed:
             raise ParameterError(name, f"unknown field (known: {', '.join(allowed)})")
     return body
+
+
+class EntityPath(PathConverter):
+    """An id in a path that may hold slashes (like <path:>) but never ends in one of the
+    sub-resources routed below it, so DELETE /v1/items/<id> does not also match
+    /v1/items/<id>/similar (nor advertise DELETE there)."""
+
+    regex = r"[^/].*?(?<!/similar)(?<!/cross-sell)(?<!/recommendations)"
 
 
 class UnsupportedType(HTTPException):

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, g
 from werkzeug.exceptions import NotFound
 
+from recsys.data.incoming import MAX_PRICE
 from recsys.data.item_changes import FIELDS, MAX_ITEMS, MAX_TEXT, Change, parse_item_changes
 from recsys.service.items import item_view
 from serving.access import PUBLIC
@@ -21,12 +22,13 @@ VALUE = {"anyOf": [TEXT, {"type": "number"}, {"type": "boolean"}], "nullable": T
 ITEM = {
     "type": "object",
     "required": ["item_id"],
+    "minProperties": 2,  # the id and at least one change
     "additionalProperties": False,
     "properties": {
         "item_id": {"type": "string", "minLength": 1, "maxLength": 256, "pattern": ID_PATTERN},
         "in_stock": {"type": "boolean"},
         "hidden": {"type": "boolean"},
-        "price": {"type": "number", "minimum": 0},
+        "price": {"type": "number", "minimum": 0, "maximum": MAX_PRICE, "nullable": True},
         "title": TEXT,
         "category": {**TEXT, "description": "a path such as shoes/running"},
         "available_until": {"anyOf": [{"type": "string", "format": "date-time"},
@@ -37,7 +39,7 @@ ITEM = {
     },
 }  # fmt: skip
 ITEMS = Param("items", OBJECTS, f"item_id and any of {', '.join(FIELDS)}", required=True,
-              max_items=MAX_ITEMS, item_schema=ITEM)  # fmt: skip
+              max_items=MAX_ITEMS, item_schema=ITEM, min_items=1)  # fmt: skip
 CHANGED = {
     "type": "object",
     "required": ["request_id", "received", "items"],
@@ -93,7 +95,7 @@ def post_items() -> dict[str, Any]:
     return {"request_id": g.request_id, "received": len(changes), "items": stored}
 
 
-@bp.delete("/v1/items/<path:item_id>")
+@bp.delete("/v1/items/<entity:item_id>")
 @accepts(response=DELETED, errors=UNKNOWN)
 def delete_item(item_id: str) -> dict[str, Any]:
     """Stop recommending an item (private key); changing it again brings it back."""

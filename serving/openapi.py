@@ -6,6 +6,7 @@ response schemas from each view's @accepts."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
@@ -17,11 +18,12 @@ from serving.params import ID_PATTERN, Endpoint, definition_of, ref
 PATH_PARAM = re.compile(r"<(?:[a-z]+:)?([A-Za-z_]+)>")
 ERROR = ref("Error")
 COMMON_ERRORS = (
+    (400, "bad parameter (named in error.parameter), or a malformed request"),
     (404, "unknown route"),
+    (414, "request line too long"),
     (405, "method not allowed on this route"),
     (503, "not ready (no model loaded yet) or the event store is unavailable"),
 )
-BAD_REQUEST = (400, "bad parameter (named in error.parameter)")
 BODY_ERRORS = ((413, "body too large"), (415, "the body is not application/json"))
 KEY_ERRORS = ((401, "no API key"), (403, "wrong key, a public key where a private one is needed, "
                                          "or no user token (user_token_required)"))
@@ -32,7 +34,9 @@ def openapi_path(rule: str) -> str:
     return PATH_PARAM.sub(r"{\1}", rule)
 
 
-def spec(app: Flask) -> dict[str, Any]:
+def spec(app: Flask, known: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The document; `known` holds the values the server accepts now for parameters that name a
+    `known` source (e.g. the serving bundle's categories), listed as enums."""
     paths: dict[str, dict[str, Any]] = {}
     for rule in app.url_map.iter_rules():
         if rule.endpoint == "static":
@@ -43,7 +47,7 @@ def spec(app: Flask) -> dict[str, Any]:
             raise RuntimeError(f"view {rule.endpoint} has no @accepts definition")
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             paths.setdefault(openapi_path(rule.rule), {})[method.lower()] = operation(
-                rule.endpoint, sorted(rule.arguments), definition, view.__doc__ or ""
+                rule.endpoint, sorted(rule.arguments), definition, view.__doc__ or "", known or {}
             )
     return {
         "openapi": "3.0.3",
@@ -53,7 +57,10 @@ def spec(app: Flask) -> dict[str, Any]:
     }
 
 
-def operation(endpoint: str, arguments: list[str], definition: Endpoint, doc: str) -> dict:
+def operation(
+    endpoint: str, arguments: list[str], definition: Endpoint, doc: str,
+    known: Mapping[str, Any],
+) -> dict:
     summary = " ".join(doc.strip().split("\n\n")[0].split())
     parameters = [
         {"name": name, "in": "path", "required": True, "schema": {
@@ -61,20 +68,21 @@ def operation(endpoint: str, arguments: list[str], definition: Endpoint, doc: st
         for name in arguments
     ] + [
         {"name": param.name, "in": "query", "required": param.required,
-         "schema": param.schema(in_query=True)}
+         "schema": param.schema(in_query=True, known=known)}
         for param in definition.query
     ]  # fmt: skip
     found: dict[str, Any] = {
         "operationId": endpoint.replace(".", "_"),
         "summary": summary,
         "parameters": parameters,
-        "responses": responses(definition, bool(arguments)),
+        "responses": responses(definition),
     }
     if definition.body is not None:
         schema = {
             "type": "object",
             "additionalProperties": False,
-            "properties": {param.name: param.schema(in_query=False) for param in definition.body},
+            "properties": {param.name: param.schema(in_query=False, known=known)
+                           for param in definition.body},
         }
         required = [param.name for param in definition.body if param.required]
         if required:
@@ -99,15 +107,13 @@ def security(access: str) -> list[dict[str, list[str]]]:
     return keyed
 
 
-def responses(definition: Endpoint, has_path: bool) -> dict[str, Any]:
+def responses(definition: Endpoint) -> dict[str, Any]:
     ok: dict[str, Any] = {"description": STATUS_TEXT.get(definition.status, "OK")}
     if definition.response is not None:
         ok["content"] = {definition.media_type: {"schema": dict(definition.response)}}
     else:
         ok["content"] = {definition.media_type: {"schema": {"type": "string"}}}
     errors = [*COMMON_ERRORS, *definition.errors]
-    if definition.query or definition.body is not None or has_path:
-        errors.append(BAD_REQUEST)
     if definition.body is not None:
         errors += BODY_ERRORS
     if definition.access not in (NONE, METRICS):

@@ -52,7 +52,19 @@ def metrics() -> Response:
 @accepts(access=NONE)
 def openapi() -> dict[str, Any]:
     """This API's OpenAPI 3 description, built from the registered routes."""
-    return spec(current_app)
+    return spec(current_app, known_values())
+
+
+def known_values() -> dict[str, Any]:
+    """What the server accepts now where that depends on the bundle or the config (documented as
+    enums and bounds by the OpenAPI document)."""
+    found = resources()
+    known: dict[str, Any] = {"max_price": found.settings.config.events.max_price}
+    if found.holder.ready:
+        served = found.holder.served
+        known["categories"] = sorted(served.category_index.known)
+        known["windows"] = [f"{served.bundle.popularity.window_days:g}d", "all"]
+    return known
 
 
 @bp.post("/admin/reload")

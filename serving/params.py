@@ -40,7 +40,7 @@ EXPRESSION = "expression"  # free text checked by `convert` alone (a filter or b
 MAX_LIST = 1000  # ids in `exclude`, a basket or a batch
 TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
 DIGITS = re.compile(r"[0-9]{1,6}")
-DECIMAL = re.compile(r"[0-9]*\.?[0-9]+")
+DECIMAL = re.compile(r"[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]{1,3})?")
 ID_PATTERN = r"^[^\x00]*\S[^\x00]*$"  # what recsys.data.incoming.text accepts, besides the length
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -63,8 +63,10 @@ class Param:
     high: float | None = None
     choices: tuple[str, ...] = ()
     max_items: int = MAX_LIST
-    item_schema: Mapping[str, Any] | None = None
+    item_schema: Mapping[str, Any] | Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
     convert: Callable[[Any], Any] | None = None
+    min_items: int = 0
+    known: str | None = None  # values the serving bundle knows, documented as an enum (openapi)
 
     def parse(self, value: Any, in_query: bool) -> Any:
         """The checked value (the default when absent); ParameterError naming the parameter."""
@@ -124,11 +126,18 @@ class Param:
         return value
 
     def _ids(self, ids: tuple[Any, ...]) -> tuple[str, ...]:
+        self._count(len(ids))
         if len(ids) > self.max_items:
             raise ParameterError(self.name, f"holds {len(ids)} items; at most {self.max_items}")
         return tuple(self._text(item, f"{self.name}[{i}]") for i, item in enumerate(ids))
 
+    def _count(self, count: int) -> None:
+        if count < self.min_items:
+            raise ParameterError(self.name, f"must hold at least {self.min_items} item"
+                                            f"{'s' if self.min_items > 1 else ''}")  # fmt: skip
+
     def _objects(self, values: list[Any]) -> list[dict[str, Any]]:
+        self._count(len(values))
         if len(values) > self.max_items:
             raise ParameterError(self.name, f"holds {len(values)} items; at most {self.max_items}")
         for i, value in enumerate(values):
@@ -144,8 +153,9 @@ class Param:
                                        f"got {shown(checked)}")  # fmt: skip
         return checked
 
-    def schema(self, in_query: bool) -> dict[str, Any]:
-        """This parameter's JSON schema (OpenAPI 3.0 dialect)."""
+    def schema(self, in_query: bool, known: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """This parameter's JSON schema (OpenAPI 3.0 dialect); `known` maps a `known` source to
+        the values the server accepts now."""
         found: dict[str, Any] = {"description": self.description} if self.description else {}
         if self.kind in (INTEGER, NUMBER):
             found["type"] = self.kind
@@ -160,8 +170,11 @@ class Param:
         elif self.kind == TIME:
             found["anyOf"] = [{"type": "string", "minLength": 1}, {"type": "number"}]
         elif self.kind == OBJECTS:
+            items = self.item_schema
+            if callable(items):
+                items = items(known or {})
             found.update(type="array", maxItems=self.max_items,
-                         items=dict(self.item_schema or {"type": "object"}))  # fmt: skip
+                         items=dict(items or {"type": "object"}))  # fmt: skip
         elif self.kind == IDS and in_query:
             found.update(type="string", pattern=r"^[^\x00]*$")
             found.setdefault("description", "comma-separated ids")
@@ -169,8 +182,15 @@ class Param:
             found.update(type="array", maxItems=self.max_items, items=self._text_schema())
         else:
             found.update(self._text_schema())
+        values = (known or {}).get(self.known or "")
+        if values:
+            found.update(enum=values)
+        if self.min_items and found.get("type") == "array":
+            found["minItems"] = self.min_items
         if self.default is not None:
             found["default"] = self.default
+        if not in_query and not self.required:
+            found["nullable"] = True  # null is taken as absent
         return found
 
     def _text_schema(self) -> dict[str, Any]:
@@ -226,7 +246,7 @@ def ref(name: str) -> dict[str, str]:
 PICKS = ref("Picks")
 PICKS_QUERY = (  # every recommendation endpoint's (recsys.service.Query's fields)
     Param("n", INTEGER, "how many items", default=10, low=1, high=MAX_N),
-    Param("category", STRING, "category path prefix, e.g. shoes"),
+    Param("category", STRING, "category path prefix, e.g. shoes", known="categories"),
     Param("exclude", IDS, "comma-separated item ids never to recommend", default=()),
     Param("in_stock", BOOLEAN, "only items in stock (default: true when the catalogue has stock)"),
     Param("diversity", NUMBER, "0: by score; up to 1: more varied", default=0.0, low=0, high=1),

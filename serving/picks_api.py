@@ -86,7 +86,8 @@ def cross_sell_body(
 
 
 @bp.get("/v1/popular")
-@accepts(query=(*PICKS_QUERY, Param("window", STRING, WINDOW)), response=PICKS, access=PUBLIC)
+@accepts(query=(*PICKS_QUERY, Param("window", STRING, WINDOW, known="windows")), response=PICKS,
+         access=PUBLIC)  # fmt: skip
 def popular() -> dict[str, Any]:
     """Best sellers, or trending over the bundle's window with window=7d."""
     query = request_query()
@@ -119,7 +120,8 @@ def session_recommendations() -> dict[str, Any]:
 
 
 @bp.post("/v1/recommendations/batch")
-@accepts(query=PICKS_QUERY, body=(Param("user_ids", IDS, "the customers", required=True),),
+@accepts(query=PICKS_QUERY,
+         body=(Param("user_ids", IDS, "the customers", required=True, min_items=1),),
          response=BATCH_RESULTS, access=PERSONAL)  # fmt: skip
 def batch() -> dict[str, Any]:
     """Personalised picks for many users at once (campaign tools); body {"user_ids": [...]}."""

@@ -72,7 +72,7 @@ def test_valid_parameters_are_accepted(client: FlaskClient, user: str, query: st
     ("query", "parameter"),
     [("n=101", "n"), ("n=-1", "n"), ("n=1.5", "n"), ("n=%205", "n"), ("n=", "n"),
      ("n=1&n=2", "n"), ("diversity=nan", "diversity"), ("diversity=-0.1", "diversity"),
-     ("diversity=1e0", "diversity"), ("in_stock=2", "in_stock"), ("category=", "category"),
+     ("diversity=1e1", "diversity"), ("in_stock=2", "in_stock"), ("category=", "category"),
      ("exclude=" + ",".join(["x"] * 1001), "exclude"), ("exclude=" + "y" * 300, "exclude[0]")],
 )  # fmt: skip
 def test_invalid_parameters_are_named(client: FlaskClient, query: str, parameter: str) -> None:
