@@ -14,6 +14,7 @@ from recsys import service
 from recsys.errors import RecsysError
 from recsys.service import Picks, Query, ServedBundle
 from serving.access import PRIVATE
+from serving.http import query_args
 from serving.params import STRING, Param, accepts
 from serving.resources import resources
 from serving.storefront import product
@@ -31,8 +32,8 @@ def inspect_page() -> str:
     (HTML)."""
     found = resources()
     served = found.holder.served
-    user = request.args.get("user", "").strip()[:256]
-    item = request.args.get("item", "").strip()[:256]
+    args = query_args()  # checked as declared (a NUL or an over-long id is a 400)
+    user, item = args["user"] or "", args["item"] or ""
     models = list(served.bundle.models)
     query = Query(n=SHOWN)
     context: dict[str, Any] = {
