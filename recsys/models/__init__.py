@@ -12,12 +12,15 @@ from recsys.models.als import ALS
 from recsys.models.base import FitsEvents, ModelConfig, Recommender
 from recsys.models.bpr import BPR
 from recsys.models.cooccurrence import Cooccurrence
+from recsys.models.ease import EASE
 from recsys.models.itemknn import BM25, TFIDF, Cosine, ItemKNN
 from recsys.models.popular import Popular
+from recsys.models.spectral import Spectral
 from recsys.ranking import MISSING_ID, top_n
 
 KINDS: dict[str, Any] = {
-    cls.kind: cls for cls in (ALS, Popular, BPR, ItemKNN, Cosine, TFIDF, BM25, Cooccurrence)
+    cls.kind: cls
+    for cls in (ALS, Popular, BPR, ItemKNN, Cosine, TFIDF, BM25, Cooccurrence, Spectral, EASE)
 }
 
 
@@ -35,7 +38,12 @@ def fit(name: str, config: ModelConfig, interactions: Interactions, events: Even
     """Model `[models.<name>]` fitted on `interactions` and, for models that learn from them, on
     the `events` those interactions were built from (same item numbers): the one way every caller
     (train, evaluate, tune) fits a model, so offline scores are those of the trained model."""
-    model = build_model(name, config).fit(interactions)
+    try:
+        model = build_model(name, config).fit(interactions)
+    except ConfigError as exc:  # a limit only the data can hit (ease's max_items): name the table
+        if exc.key.startswith("models."):
+            raise
+        raise ConfigError(f"models.{name}.{exc.key}", exc.reason) from None
     if isinstance(model, FitsEvents):
         model.fit_events(events)
     return model

@@ -77,7 +77,7 @@ class ItemSimilarityModel:
         ids, scores = [], []
         for start in range(0, weights.shape[0], chunk):
             part = weights[start : start + chunk]
-            dense = (part if rows else part @ self.similarity).toarray() + self.prior
+            dense = (part.toarray() if rows else self.scores(part)) + self.prior
             skip = exclude[start : start + chunk] if exclude is not None else None
             found = top_n(dense, n, skip)
             ids.append(found[0])
@@ -85,6 +85,10 @@ class ItemSimilarityModel:
         if not ids:
             return np.empty((0, n), np.int64), np.empty((0, n), np.float32)
         return np.vstack(ids), np.vstack(scores)
+
+    def scores(self, weights: sp.csr_matrix) -> np.ndarray:
+        """Dense scores over every item for rows of user weights."""
+        return (weights @ self.similarity).toarray()
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -152,17 +156,31 @@ def lowest_columns(
 
 def cosine_similarity(rows: sp.spmatrix, k: int) -> sp.csr_matrix:
     """Item-item cosine of the columns of `rows` (e.g. sessions x items), the diagonal dropped,
-    the k best per item kept. Computed a block of items at a time: the whole product, mostly
-    dropped, would be far larger than the result."""
+    the k best per item kept."""
     columns = sp.csc_matrix(rows, dtype=np.float32)
     norms = np.sqrt(np.asarray(columns.multiply(columns).sum(axis=0)).ravel())
-    unit = columns @ sp.diags(1.0 / np.maximum(norms, 1e-12)).astype(np.float32)
-    left, right = sp.csr_matrix(unit.T), sp.csr_matrix(unit)
+    return pruned_gram(columns @ sp.diags(1.0 / np.maximum(norms, 1e-12)).astype(np.float32), k)
+
+
+def pruned_gram(rows: sp.spmatrix, k: int, diagonal: bool = False) -> sp.csr_matrix:
+    """`rows.T @ rows` (items x items for a users x items matrix), the diagonal dropped unless
+    asked for, the k best per item kept. Computed a block of items at a time: the whole product,
+    mostly dropped, would be far larger than the result."""
+    left, right = sp.csr_matrix(rows.T, dtype=np.float32), sp.csr_matrix(rows, dtype=np.float32)
+    return pruned_product(left, right, k, diagonal)
+
+
+def pruned_product(
+    left: sp.csr_matrix, right: sp.csr_matrix, k: int, diagonal: bool = True
+) -> sp.csr_matrix:
+    """`left @ right` of two square sparse matrices, the k best per row kept (the diagonal too
+    unless `diagonal` is false), a block of rows at a time."""
     blocks = []
     for start, stop in row_blocks(left, right, PRODUCTS_PER_BLOCK):
-        block = left[start:stop] @ right
-        own_row = np.repeat(np.arange(start, stop), np.diff(block.indptr))
-        block.data[block.indices == own_row] = 0  # the diagonal, dropped by top_k_per_row
+        block = sp.csr_matrix(left[start:stop] @ right)
+        if not diagonal:
+            own_row = np.repeat(np.arange(start, stop), np.diff(block.indptr))
+            block.data[block.indices == own_row] = 0  # dropped by top_k_per_row
         blocks.append(top_k_per_row(block, k))
     return sp.vstack(blocks, format="csr")
 

@@ -45,6 +45,10 @@ def personal_ranked(
             served, model, user, vector, allowed, excluded, wanted, fresh_changed=len(fresh[0]) > 0
         )
         ranked.reasons = similar_to(served, model, ranked.ids, items, weights)
+    elif len(fresh[0]) and served.folds_in(model):  # item-item models: the merged row itself
+        row = model.fold_in(row_of(items, served.n_items, weights))
+        ids, scores = model.recommend_vectors(row, wanted + len(excluded))
+        ranked = keep(Ranked(ids[0], scores[0]), allowed, excluded)
     elif user is not None:
         ids, scores = model.recommend(np.array([user]), wanted + len(excluded))
         ranked = keep(Ranked(ids[0], scores[0]), allowed, excluded)

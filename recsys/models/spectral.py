@@ -1,0 +1,123 @@
+"""Graph filters over the normalised item-item matrix (GF-CF, Shen et al., CIKM 2021; BSPM, Choi et
+al., SIGIR 2023): training-free, a user's row times
+
+    P = R~^T R~                    R~ = D_u^-1/2 R D_i^-1/2 (R: users x items, D: row/column sums)
+    + low_pass * D_i^-1/2 V V^T D_i^1/2     V: the top `factors` right singular vectors of R~
+
+and, with `sharpen` = h > 0, that filter times (I - h P): one Euler step of BSPM's sharpening.
+To scale, P keeps its `neighbours` best entries per item (a sparse matrix built a block of items at
+a time), V comes from a randomised SVD, and the low-pass term stays two thin (items x factors)
+matrices: a user's score is `x @ S + (x @ user_side) @ item_side.T`, never an items x items array.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils.extmath import randomized_svd
+
+from recsys.checks import at_least, between
+from recsys.data.interactions import Interactions
+from recsys.models.item_similarity import (
+    ItemSimilarityModel,
+    pruned_gram,
+    pruned_product,
+    top_k_per_row,
+)
+
+USER_SIDE, ITEM_SIDE = "low_pass_users.npy", "low_pass_items.npy"
+POWER_ITERATIONS = 4  # of the randomised SVD (Halko et al.): enough for the top singular vectors
+
+
+@dataclass(frozen=True)
+class SpectralParams:
+    neighbours: int = 400
+    factors: int = 256
+    low_pass: float = 0.3
+    sharpen: float = 0.0
+    seed: int = 0
+
+    def check(self, key: str) -> None:
+        between(f"{key}.neighbours", self.neighbours, 1, 100_000)
+        between(f"{key}.factors", self.factors, 0, 2048)
+        at_least(f"{key}.low_pass", self.low_pass, 0)
+        between(f"{key}.sharpen", self.sharpen, 0, 10)
+
+
+class Spectral(ItemSimilarityModel):
+    """The item-item term is `similarity` (so similar items, fold-in and storage are the item-kNN
+    ones); the low-pass term adds `user_side` (items x factors, applied to a user's row) and
+    `item_side` (items x factors, the per-item factors the user's vector is matched with)."""
+
+    kind: ClassVar[str] = "spectral"
+    Params: ClassVar[type] = SpectralParams
+
+    def __init__(self, params: Any = None) -> None:
+        super().__init__(params)
+        self.user_side = np.zeros((0, 0), np.float32)
+        self.item_side = np.zeros((0, 0), np.float32)
+
+    def fit(self, interactions: Interactions) -> Self:
+        p = self.params
+        matrix = sp.csr_matrix(interactions.matrix, dtype=np.float32)
+        item_degree = np.asarray(matrix.sum(axis=0)).ravel()
+        user_scale = sp.diags(inverse_sqrt(np.asarray(matrix.sum(axis=1)).ravel()))
+        normalised = sp.csr_matrix(user_scale @ matrix @ sp.diags(inverse_sqrt(item_degree)))
+        gram = pruned_gram(normalised, p.neighbours, diagonal=True)
+        user_side, item_side = low_pass(normalised, item_degree, p.factors, p.seed)
+        similarity = gram
+        if p.sharpen > 0:  # (P + low_pass L)(I - h P)
+            squared = pruned_product(gram, gram, p.neighbours)
+            similarity = top_k_per_row(gram - p.sharpen * squared, p.neighbours)
+            item_side = item_side - p.sharpen * (gram.T @ item_side)
+        self._keep(similarity, matrix)
+        self.user_side = np.ascontiguousarray(user_side, dtype=np.float32)
+        self.item_side = np.ascontiguousarray(p.low_pass * item_side, dtype=np.float32)
+        return self
+
+    def scores(self, weights: sp.csr_matrix) -> np.ndarray:
+        dense = super().scores(weights)
+        if self.user_side.shape[1]:
+            dense += (weights @ self.user_side) @ self.item_side.T
+        return dense
+
+    def save(self, folder: Path) -> None:
+        super().save(folder)
+        np.save(folder / USER_SIDE, self.user_side)
+        np.save(folder / ITEM_SIDE, self.item_side)
+
+    @classmethod
+    def load(cls, folder: Path, params: dict[str, Any]) -> Self:
+        model = super().load(folder, params)
+        model.user_side = np.load(folder / USER_SIDE)
+        model.item_side = np.load(folder / ITEM_SIDE)
+        return model
+
+
+def low_pass(
+    normalised: sp.csr_matrix, item_degree: np.ndarray, factors: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(D_i^-1/2 V, D_i^1/2 V) for the top `factors` right singular vectors V of `normalised`;
+    empty (items x 0) when there are none to take."""
+    rank = min(factors, min(normalised.shape) - 1)
+    n_items = normalised.shape[1]
+    if rank <= 0:
+        empty = np.zeros((n_items, 0), np.float32)
+        return empty, empty
+    _, _, vt = randomized_svd(
+        normalised, rank, n_iter=POWER_ITERATIONS, random_state=seed
+    )
+    vectors = vt.T.astype(np.float32)
+    root = np.sqrt(item_degree).astype(np.float32)[:, None]
+    return vectors * inverse_sqrt(item_degree)[:, None], vectors * root
+
+
+def inverse_sqrt(values: np.ndarray) -> np.ndarray:
+    """1/sqrt(v), 0 where v is 0 (items or users without interactions)."""
+    values = np.asarray(values, np.float64)
+    safe = np.where(values > 0, values, 1.0)
+    return np.where(values > 0, 1.0 / np.sqrt(safe), 0.0).astype(np.float32)

@@ -1,0 +1,133 @@
+"""Spectral (GF-CF / BSPM) and EASE against their formulas computed densely with numpy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from recsys.bundle import Bundle
+from recsys.config import ModelConfig, config_from_dict
+from recsys.data import Interactions, Vocabulary
+from recsys.errors import ConfigError
+from recsys.models import build_model, fit
+from recsys.service import Query, ServedBundle, for_user, session
+from training.pipeline import train
+
+N_USERS, N_ITEMS = 80, 30
+
+
+@pytest.fixture(scope="module")
+def interactions() -> Interactions:
+    rng = np.random.default_rng(5)
+    dense = (rng.random((N_USERS, N_ITEMS)) < 0.2) * rng.integers(1, 4, (N_USERS, N_ITEMS))
+    dense[:, 7] = 0  # an item nobody touched
+    matrix = sp.csr_matrix(dense.astype(np.float32))
+    return Interactions(
+        matrix,
+        Vocabulary([f"u{i}" for i in range(N_USERS)]),
+        Vocabulary([f"i{i}" for i in range(N_ITEMS)]),
+    )
+
+
+def dense_scores(model: object, interactions: Interactions) -> np.ndarray:
+    return model.scores(sp.csr_matrix(interactions.matrix))  # type: ignore[attr-defined]
+
+
+def spectral_reference(
+    matrix: np.ndarray, factors: int, low_pass: float, sharpen: float
+) -> np.ndarray:
+    """x (P + low_pass D^-1/2 V V^T D^1/2)(I - sharpen P) for every user row x, all dense."""
+    user, item = matrix.sum(axis=1), matrix.sum(axis=0)
+    inv = np.where(item > 0, 1 / np.sqrt(np.where(item > 0, item, 1)), 0)
+    normalised = matrix / np.sqrt(np.maximum(user, 1e-12))[:, None] * inv[None, :]
+    gram = normalised.T @ normalised
+    vectors = np.linalg.svd(normalised, full_matrices=False)[2][:factors].T
+    ideal = (inv[:, None] * vectors) @ (vectors.T * np.sqrt(item)[None, :])
+    return matrix @ (gram + low_pass * ideal) @ (np.eye(len(gram)) - sharpen * gram)
+
+
+@pytest.mark.parametrize("sharpen", [0.0, 0.7])
+def test_spectral_equals_the_dense_filter(interactions: Interactions, sharpen: float) -> None:
+    factors = N_ITEMS - 1  # the randomised SVD is exact when it spans (nearly) every dimension
+    params = {"neighbours": N_ITEMS, "factors": factors, "low_pass": 0.5, "sharpen": sharpen}
+    model = build_model("spectral", ModelConfig("spectral", params)).fit(interactions)
+    expected = spectral_reference(interactions.matrix.toarray(), factors, 0.5, sharpen)
+    np.testing.assert_allclose(dense_scores(model, interactions), expected, atol=2e-4)
+
+
+def test_spectral_keeps_its_neighbours_per_item(interactions: Interactions) -> None:
+    model = build_model("spectral", ModelConfig("spectral", {"neighbours": 5})).fit(interactions)
+    assert np.diff(model.similarity.indptr).max() <= 5
+    assert model.user_side.shape == model.item_side.shape == (N_ITEMS, N_ITEMS - 1)
+
+
+def test_spectral_folds_in_a_new_row_as_a_known_user(interactions: Interactions) -> None:
+    model = build_model("spectral", ModelConfig("spectral")).fit(interactions)
+    row = interactions.matrix[[4]]
+    folded = model.recommend_vectors(model.fold_in(row), 10, row)
+    known = model.recommend(np.array([4]), 10, row)
+    np.testing.assert_array_equal(folded[0], known[0])
+
+
+def test_ease_equals_the_closed_form(interactions: Interactions) -> None:
+    model = build_model("ease", ModelConfig("ease", {"regularization": 3.0})).fit(interactions)
+    x = interactions.matrix.toarray().astype(np.float64)
+    inverse = np.linalg.inv(x.T @ x + 3.0 * np.eye(N_ITEMS))
+    weights = -inverse / np.diag(inverse)[None, :]
+    np.fill_diagonal(weights, 0)
+    np.testing.assert_allclose(model.similarity.toarray(), weights, atol=1e-4)
+
+
+def test_ease_refuses_a_large_catalogue_naming_spectral(interactions: Interactions) -> None:
+    model = build_model("ease", ModelConfig("ease", {"max_items": N_ITEMS - 1}))
+    with pytest.raises(ConfigError, match=r'max_items.*use kind "spectral"'):
+        model.fit(interactions)
+    with pytest.raises(ConfigError) as caught:  # through the one fit call: the table is named
+        fit("shop", ModelConfig("ease", {"max_items": 10}), interactions, None)  # type: ignore[arg-type]
+    assert caught.value.key == "models.shop.max_items"
+
+
+@pytest.mark.parametrize(
+    ("kind", "params", "key"),
+    [
+        ("spectral", {"neighbours": 0}, "models.spectral.neighbours"),
+        ("spectral", {"low_pass": -1.0}, "models.spectral.low_pass"),
+        ("ease", {"regularization": 0.0}, "models.ease.regularization"),
+        ("ease", {"lambda": 1.0}, "models.ease.lambda"),
+    ],
+)
+def test_bad_params_name_their_key(kind: str, params: dict, key: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        build_model(kind, ModelConfig(kind, params))
+    assert caught.value.key == key
+
+
+@pytest.fixture(scope="module")
+def item_item_bundle(shop: Path, tmp_path_factory: pytest.TempPathFactory) -> ServedBundle:
+    folder = tmp_path_factory.mktemp("item-item")
+    models = {"spectral": {"factors": 32}, "ease": {}, "popular": {}}
+    train(shop / "events.parquet", folder, config_from_dict({"models": models}))
+    return ServedBundle(Bundle.load(folder))
+
+
+@pytest.mark.parametrize("name", ["spectral", "ease"])
+def test_served_picks_fold_in_fresh_events(item_item_bundle: ServedBundle, name: str) -> None:
+    """Known users, users with fresh events and newcomers with fresh events are all answered by
+    the model (not the popular fallback); what was just bought is never suggested."""
+    served = item_item_bundle
+    user = int(np.argmax(np.diff(served.bundle.interactions.indptr)))
+    user_id = served.bundle.users[user]
+    before = for_user(served, user_id, Query(n=10), name)
+    assert before.model == served.label(name) and len(before.ranked) == 10
+    bought = served.bundle.items[int(before.ranked.ids[0])]
+    fresh = [(bought, "purchase")] + [(served.bundle.items[i], "view") for i in range(100, 130)]
+    after = for_user(served, user_id, Query(n=10), name, fresh=fresh)
+    assert after.model == served.label(name)
+    assert int(before.ranked.ids[0]) not in after.ranked.ids.tolist()
+    newcomer = for_user(served, "newcomer", Query(n=10), name, fresh=fresh[1:])
+    assert newcomer.model == served.label(name) and newcomer.fallback is None
+    session_picks = session(served, [served.bundle.items[i] for i in (3, 9, 27)], Query(n=5))
+    assert len(session_picks.ranked) == 5
