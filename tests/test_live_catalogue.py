@@ -130,6 +130,12 @@ def test_a_restart_keeps_the_changes_and_export_honours_them(
     assert main([*export, "--db", server.database_url, "--per-category", "0"]) == 0
     exported = set(pa_csv.read_csv(out).column("item_id").to_pylist())
     assert exported and not exported & set(top)
+    cheap = ["--db", server.database_url, "--filter", "price < 20"]
+    assert main([*export, *cheap, "--per-category", "0"]) == 0
+    prices = pa_csv.read_csv(out).column("price").to_pylist()
+    assert prices and max(prices) < 20
+    assert main([*export, "--filter", "colour = 1"]) == 2
+    assert "--filter" in capsys.readouterr().err
     assert main([*export, "--db", "sqlite:////nowhere/x.db"]) == 2
     assert "--db" in capsys.readouterr().err
 

@@ -20,7 +20,9 @@ from recsys.campaigns.tables import output_format
 from recsys.data import load_events
 from recsys.errors import InputError
 from recsys.eventstore.training import exists, stored_item_changes
-from recsys.service.live import ItemOverlay, live_state
+from recsys.service.expressions import parse_filter
+from recsys.service.item_columns import ItemColumns, base_columns, expression_mask, live_columns
+from recsys.service.live import ItemOverlay, both, live_state
 from training.commands.common import (
     command_config,
     forgotten_list,
@@ -63,6 +65,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="model of the bundle (default: its first personal one)")
     parser.add_argument("--chunk", type=int, default=4096, help="customers per batch")
     parser.add_argument("--config", help="TOML config ([events.weights], [segments])")
+    parser.add_argument(
+        "--filter",
+        metavar="EXPR",
+        help='only items matching the expression, as the server\'s filter= '
+        '(e.g. \'price < 50 and brand = "acme"\')',
+    )
     parser.add_argument(
         "--db",
         metavar="URL",
@@ -110,6 +118,11 @@ def run(args: argparse.Namespace) -> int:
     changes = stored_item_changes(server_store_url(args.db))
     overlay = ItemOverlay().updated(changes)
     available = live_state(bundle.catalogue, bundle.items, overlay).available
+    if args.filter is not None:  # the rule of the server's filter=, over the same item columns
+        columns = ItemColumns(base_columns(bundle.catalogue, len(bundle.items)))
+        columns = live_columns(columns, bundle.items, overlay)
+        matched = expression_mask(parse_filter(args.filter, "--filter"), columns, "--filter")
+        available = both(available, matched)
     report = export_picks(bundle, audience, args.out, rules, args.model, progress, available)
     print(
         f"wrote {report.rows:,} picks for {report.customers:,} customers to {args.out} "
