@@ -123,6 +123,25 @@ def test_min_new_events_triggers_a_run(tmp_path: Path) -> None:
     assert worker.next_run > time.time() + 3000
 
 
+def test_each_run_purges_rows_past_the_retention_limit(tmp_path: Path) -> None:
+    from recsys.config import config_from_dict
+    from training.commands.worker import retention_purge
+
+    url = f"sqlite:///{tmp_path / 'events.db'}"
+    with open_store(url) as store:
+        store.append([IncomingEvent("u1", "old", "view", 1.0),
+                      IncomingEvent("u1", "new", "view", time.time())])  # fmt: skip
+    config = config_from_dict({"server": {"retention_days": 30}})
+    worker = Worker(
+        tmp_path / "models", [sys.executable, "-c", "pass"], Schedule(3600, 1), pinned=set,
+        status_path=tmp_path / WORKER_STATUS, purge=retention_purge(config, url),
+    )  # fmt: skip
+    (tmp_path / "models").mkdir()
+    worker.run_once()
+    with open_store(url) as store:
+        assert [e.item_id for e in store.recent_events("u1")] == ["new"]
+
+
 def test_store_counts_new_events(tmp_path: Path) -> None:
     with open_store(f"sqlite:///{tmp_path / 'events.db'}") as store:
         assert store.latest_event_id() == 0

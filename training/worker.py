@@ -87,12 +87,14 @@ class Worker:
         pinned: Callable[[], set[str]],
         new_events: Callable[[], int | None] = lambda: None,
         status_path: Path | None = None,
+        purge: Callable[[], int] = lambda: 0,
     ) -> None:
         self.models_dir = models_dir
         self.train_command = list(train_command)
         self.schedule = schedule
         self.pinned = pinned
         self.new_events = new_events
+        self.purge = purge  # the store's retention limit ([server] retention_days), each run
         self.status_path = status_path or models_dir / WORKER_STATUS
         self.stopping = threading.Event()
         self._child: subprocess.Popen[str] | None = None
@@ -150,6 +152,9 @@ class Worker:
         before = current_version(self.models_dir)
         try:
             self._mark = self.new_events()
+            purged = self.purge()
+            if purged:
+                log.info(json.dumps({"event": "worker_retention_purge", "rows": purged}))
         except RecsysError:
             self._mark = None
         code, output = self.train()

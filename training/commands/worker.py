@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from recsys.eventstore import open_store
 from recsys.experiments import Experiments
 from recsys.experiments.stored import definition_config
 from recsys.versions import WORKER_STATUS
+from training.commands.common import forget_key
 from training.worker import Schedule, Worker, parse_period, stop_on_signals, train_argv
 
 BUNDLE = re.compile(r'"bundle": "([^"]+)"')
@@ -82,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     worker = Worker(
         models_dir, command, schedule, pinned_versions(config, args.events_db),
         newest_event(args.events_db), Path(args.status) if args.status else None,
+        retention_purge(config, args.events_db),
     )  # fmt: skip
     stop_on_signals(worker)
     return worker.run_forever(once=args.once)
@@ -110,6 +113,19 @@ def pinned_versions(config: Config, store_url: str | None) -> Callable[[], set[s
 
 def variant_bundles(experiments: Experiments) -> set[str]:
     return {v.bundle for e in experiments.experiments for v in e.variants if v.bundle}
+
+
+def retention_purge(config: Config, store_url: str | None) -> Callable[[], int]:
+    """Deletes the store's events and served responses older than [server] retention_days."""
+    days = config.server.retention_days
+
+    def purge() -> int:
+        if store_url is None or days <= 0:
+            return 0
+        with open_store(store_url, forget_key()) as store:
+            return store.purge(time.time() - days * 86_400)
+
+    return purge
 
 
 def newest_event(store_url: str | None) -> Callable[[], int | None]:
