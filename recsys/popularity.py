@@ -44,10 +44,18 @@ class Popularity:
         bought = events.is_type("purchase")
         purchases = np.bincount(events.item[bought], minlength=n_items).astype(np.float32)
         touched = np.bincount(events.item, minlength=n_items).astype(np.float32)
-        best = purchases + touched / (touched.max() + 1.0)
         recent = events.timestamp >= events.timestamp.max() - window_days * DAY
         weight = type_weights(events, weights)[recent]
         trending = np.bincount(events.item[recent], weights=weight, minlength=n_items)
+        return cls.from_counts(purchases, touched, trending, window_days)
+
+    @classmethod
+    def from_counts(
+        cls, purchases: np.ndarray, touched: np.ndarray, trending: np.ndarray, window_days: float
+    ) -> Popularity:
+        """From per-item purchases, events, and weighted events in the trending window (the
+        Spark engine counts them itself)."""
+        best = purchases + touched / (touched.max(initial=0.0) + 1.0)
         return cls(best.astype(np.float32), trending.astype(np.float32), window_days)
 
     def top(

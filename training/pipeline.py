@@ -82,13 +82,15 @@ class Training:
     """Everything fitted in one run, ready to be written as a bundle."""
 
     config: Config
-    events: Events
     interactions: Interactions
     purchased: sp.csr_matrix
     popularity: Popularity
     catalogue: Catalogue | None
     models: dict[str, Recommender]
     segments: SegmentMembership | None = None
+    fingerprint: str = ""  # of the data read (the same data gives the same value)
+    time_range: tuple[int, int] = (0, 0)  # oldest and newest event, Unix seconds
+    engine: str = "default"  # what read the events and fitted: default | spark
 
 
 def train(
@@ -115,9 +117,7 @@ def train(
         events = load_training_events(
             events_path, events_db, weights, on_error, say, forgotten, key
         )
-        catalogue = load_catalogue(catalogue_path) if catalogue_path else None
-        changes = stored_item_changes(events_db or forgetting_db)
-        catalogue = with_item_changes(catalogue, written_at(catalogue_path), changes)
+        catalogue = live_catalogue(catalogue_path, events_db or forgetting_db)
     report.events, report.skipped = len(events), dict(events.skipped)
     report.forgotten = forgotten.summary(events.skipped.get(FORGOTTEN_ROWS, 0), "events")
     for reason, count in events.skipped.items():
@@ -127,17 +127,35 @@ def train(
             config, report.tuning = tune_config(events, config, tune, say=say)
     with report.stage("matrix"):
         training = prepare(events, catalogue, config)
-    report.users, report.items, report.nnz = *training.interactions.shape, training.interactions.nnz
     with report.stage("segments"):  # the bundle's users are the events' users, in that order
-        segments = compute_segments(training.events, config.segments, catalogue)
+        segments = compute_segments(events, config.segments, catalogue)
         training.segments = SegmentMembership.from_flags(segments, SEGMENT_NAMES)
-    recent = active_users(training.events, config)
     for name in config.models:
         say(f"fitting {name}")
         with report.stage(f"fit:{name}"):
-            model = fit(name, config.models[name], training.interactions, training.events)
-        training.models[name] = model
+            training.models[name] = fit(name, config.models[name], training.interactions, events)
+    return finish(training, active_users(events, config), Path(models_dir), report, say)
+
+
+def live_catalogue(catalogue_path: str | Path | None, store_url: str | None) -> Catalogue | None:
+    """The catalogue file with the item changes stored through the API (in `store_url`) merged
+    in; a newer file wins for the fields it sets."""
+    catalogue = load_catalogue(catalogue_path) if catalogue_path else None
+    changes = stored_item_changes(store_url)
+    return with_item_changes(catalogue, written_at(catalogue_path), changes)
+
+
+def finish(
+    training: Training, recent: np.ndarray | None, models_dir: Path, report: TrainReport, say: Say
+) -> TrainReport:
+    """Indexes, candidates and similar rows of the fitted vector models, then publishes: the
+    part every engine shares. `recent` are the users that get precomputed candidates (None:
+    all)."""
+    config = training.config
+    report.users, report.items, report.nnz = *training.interactions.shape, training.interactions.nnz
+    for name, model in training.models.items():
         if isinstance(model, VectorModel):
+            say(f"indexing {name}")
             with report.stage(f"index:{name}"):
                 report.index_recall[name], report.index_search[name] = index_model(
                     name, model, config
@@ -148,9 +166,7 @@ def train(
                 with report.stage(f"similar:{name}"):
                     report.similar_recall[name] = similar_rows(name, model, config)
     with report.stage("publish"):
-        report.bundle = publish(
-            Path(models_dir), lambda folder: write(folder, training, report)
-        )
+        report.bundle = publish(models_dir, lambda folder: write(folder, training, report))
     return report
 
 
@@ -163,7 +179,9 @@ def prepare(events: Events, catalogue: Catalogue | None, config: Config) -> Trai
     purchased = purchases_matrix(events, len(items))
     window = trending_window(config.models)
     popularity = Popularity.from_events(events, len(items), window, config.events.weights)
-    return Training(config, events, interactions, purchased, popularity, catalogue, {})
+    time_range = (int(events.timestamp.min()), int(events.timestamp.max()))
+    return Training(config, interactions, purchased, popularity, catalogue, {},
+                    fingerprint=events.fingerprint(), time_range=time_range)  # fmt: skip
 
 
 def active_users(events: Events, config: Config) -> np.ndarray | None:
@@ -224,7 +242,8 @@ def write(folder: Path, training: Training, report: TrainReport) -> dict[str, An
                               training.popularity, training.models, training.catalogue,
                               training.segments)  # fmt: skip
     entries = {
-        "fingerprint": training.events.fingerprint(),
+        "engine": training.engine,
+        "fingerprint": training.fingerprint,
         "config": training.config.to_dict(),
         "data": {
             "events": report.events,
@@ -232,10 +251,7 @@ def write(folder: Path, training: Training, report: TrainReport) -> dict[str, An
             "users": report.users,
             "items": report.items,
             "nnz": report.nnz,
-            "time_range": [
-                int(training.events.timestamp.min()),
-                int(training.events.timestamp.max()),
-            ],
+            "time_range": list(training.time_range),
         },
         "seconds": report.seconds,
         "tuning": report.tuning,

@@ -169,13 +169,21 @@ def compute_segments(
     segment."""
     rfm = compute_rfm(events, catalogue)
     abandoners = np.diff(abandoned_carts(events, config.cart_days).indptr) > 0
+    return segments_table(events.users.arrow, rfm, abandoners, config)
+
+
+def segments_table(
+    user_ids: pa.Array, rfm: RFM, abandoners: np.ndarray, config: SegmentsConfig
+) -> pa.Table:
+    """The segments of users whose RFM values and cart abandonment are known (however they were
+    computed: from events here, by Spark in training/spark)."""
     flags, (r, f, m) = segment_flags(rfm, abandoners, config)
-    primary = np.full(len(events.users), len(SEGMENTS) - 1, np.int64)
+    primary = np.full(len(user_ids), len(SEGMENTS) - 1, np.int64)
     for code in range(len(SEGMENTS) - 1, -1, -1):  # the earliest segment in SEGMENTS wins
         primary[flags[SEGMENTS[code]]] = code
     rfm_code = pc.binary_join_element_wise(*(pa.array(s.astype(str)) for s in (r, f, m)), "")
     columns = {
-        "user_id": events.users.arrow,
+        "user_id": user_ids,
         "segment": pa.array(np.array(SEGMENTS, dtype=object)[primary], pa.string()),
         "recency_days": pa.array(np.round(rfm.recency_days, 2), from_pandas=True),
         "frequency": pa.array(rfm.frequency),

@@ -39,7 +39,10 @@ class VectorModel:
         self.similar: np.ndarray | None = None  # items x S most similar item numbers, best first
 
     def fit(self, interactions: Interactions) -> Self:
-        users, items = self._fit_factors(interactions.matrix)
+        return self.set_factors(*self._fit_factors(interactions.matrix))
+
+    def set_factors(self, users: np.ndarray, items: np.ndarray) -> Self:
+        """Takes factors fitted elsewhere (e.g. by Spark), one row per user and item number."""
         self.user_factors = np.ascontiguousarray(users, dtype=np.float32)
         self.item_factors = np.ascontiguousarray(items, dtype=np.float32)
         self._index, self._unit_items = None, None

@@ -159,4 +159,3 @@ def make_split(
     if args.split == "users":
         return user_split(events, args.holdout, args.last, args.seed, relevant)
     return temporal_split(events, args.test_fraction, relevant=relevant)
-

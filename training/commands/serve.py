@@ -32,8 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--production", action="store_true",
                         help="gunicorn behind nginx with the shipped settings")  # fmt: skip
-    parser.add_argument("--workers", type=int, default=None,
-                        help="gunicorn workers with --production (default: $RECSYS_WORKERS or 2)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="gunicorn workers with --production (default: $RECSYS_WORKERS or 2)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from recsys.config import Config
 from recsys.errors import InputError
+from recsys.privacy import Forgotten
 from recsys.tuning import DEFAULT_MINUTES, Budget
 from training.commands.common import (
     command_config,
@@ -14,7 +16,7 @@ from training.commands.common import (
     server_store_url,
     status,
 )
-from training.pipeline import train
+from training.pipeline import TrainReport, train
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +39,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="fail",
         help="bad rows stop the run (fail, default) or are skipped and counted",
     )
+    parser.add_argument(
+        "--engine", choices=("default", "spark"), default="default",
+        help="spark: events read and aggregated, ALS fitted by Apache Spark (recsys[spark], Java)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--spark-master", default="local[2]", metavar="URL",
+        help="with --engine spark: the Spark master (default local[2])",
+    )  # fmt: skip
     add_tune_arguments(parser)
 
 
@@ -89,20 +99,30 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--events", "required unless --events-db is given")
     config = command_config(args.config)
     forgotten = forgotten_list(args.events_db, "--events-db")  # an unreachable store stops here
-    report = train(
-        args.events,
-        args.models,
-        config,
-        args.catalogue,
-        args.on_error,
-        status(),
-        args.events_db,
-        tune_budget(args),
-        forgotten,
-        forget_key(),
-        forgetting_db=server_store_url(),  # its item changes are merged into the catalogue
-    )
+    if args.engine == "spark":
+        report = train_with_spark(args, config, forgotten)
+    else:
+        report = train(
+            args.events, args.models, config, args.catalogue, args.on_error, status(),
+            args.events_db, tune_budget(args), forgotten, forget_key(),
+            forgetting_db=server_store_url(),  # its item changes are merged into the catalogue
+        )  # fmt: skip
     for reason, count in report.skipped.items():
         print(f"skipped {count:,} rows: {reason}")
     print(report.summary())
     return 0
+
+
+def train_with_spark(args: argparse.Namespace, config: Config, forgotten: Forgotten) -> TrainReport:
+    """The Spark engine reads event files (any path Spark reads); the store gives only its
+    forgotten customers and item changes."""
+    if args.events is None:
+        raise InputError("--events", "--engine spark reads event files: give --events")
+    if args.tune:
+        raise InputError("--tune", "tuning runs on the default engine (drop --engine spark)")
+    from training.spark.train import train_spark
+
+    return train_spark(
+        args.events, args.models, config, args.catalogue, args.on_error, status(),
+        args.spark_master, forgotten, forgetting_db=args.events_db or server_store_url(),
+    )  # fmt: skip

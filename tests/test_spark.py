@@ -1,0 +1,143 @@
+"""`recsys train --engine spark` (Spark in local mode) builds the bundle the default engine builds:
+same vocabularies, matrices, popularity, segments and cross-sell; ALS by Spark MLlib."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow.csv as pcsv
+import pytest
+import scipy.sparse as sp
+
+from recsys.bundle import Bundle
+from recsys.config import config_from_dict
+from recsys.errors import InputError
+from recsys.service import Query, ServedBundle, for_user
+from training.cli import main
+from training.pipeline import train
+
+pytest.importorskip("pyspark", reason="the Spark engine needs: pip install 'recsys[spark]'")
+if shutil.which("java") is None:
+    pytest.skip("the Spark engine needs Java (apt-get install default-jre-headless)",
+                allow_module_level=True)  # fmt: skip
+
+from training.spark.train import train_spark
+
+CONFIG = {
+    "models": {"als": {"factors": 16, "iterations": 5}, "together": {"kind": "cooccurrence"},
+               "popular": {}},
+    "server": {"candidates": 20, "similar_candidates": 10},
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def bundles(shop: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Bundle, Bundle]:
+    folder = tmp_path_factory.mktemp("engines")
+    config = config_from_dict(CONFIG)
+    events, catalogue = shop / "events.parquet", shop / "catalogue.csv"
+    train(events, folder / "default", config, catalogue)
+    train_spark(events, folder / "spark", config, catalogue)
+    return Bundle.load(folder / "default"), Bundle.load(folder / "spark")
+
+
+def reordered(default: Bundle, spark: Bundle) -> tuple[np.ndarray, np.ndarray]:
+    """Spark's user and item numbers of the default bundle's users and items."""
+    users = spark.users.indices(default.users.arrow.to_pylist())
+    items = spark.items.indices(default.items.arrow.to_pylist())
+    assert (users >= 0).all() and (items >= 0).all()
+    return users, items
+
+
+def test_same_vocabularies_and_matrices(bundles: tuple[Bundle, Bundle]) -> None:
+    default, spark = bundles
+    assert set(default.users.arrow.to_pylist()) == set(spark.users.arrow.to_pylist())
+    assert set(default.items.arrow.to_pylist()) == set(spark.items.arrow.to_pylist())
+    users, items = reordered(default, spark)
+    for name in ("interactions", "purchased"):
+        ours = getattr(spark, name)[users][:, items].toarray()
+        np.testing.assert_allclose(ours, getattr(default, name).toarray(), rtol=1e-5, atol=1e-5)
+
+
+def test_same_popularity_segments_and_cross_sell(bundles: tuple[Bundle, Bundle]) -> None:
+    default, spark = bundles
+    users, items = reordered(default, spark)
+    np.testing.assert_allclose(spark.popularity.best_sellers[items],
+                               default.popularity.best_sellers, rtol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(spark.popularity.trending[items], default.popularity.trending)
+    assert spark.segments.names == default.segments.names
+    for user in range(0, len(default.users), 37):
+        assert spark.segments.of(int(users[user])) == default.segments.of(user)
+    ours, theirs = spark.models["together"], default.models["together"]
+    for item in range(0, len(items), 41):
+        expected = theirs.complements(one_hot(item, len(items)), 5)[0][0]
+        found = ours.complements(one_hot(int(items[item]), len(items)), 5)[0][0]
+        spark_ids = spark.items.ids(found[found >= 0])
+        assert spark_ids == default.items.ids(expected[expected >= 0])
+
+
+def one_hot(item: int, n: int) -> sp.csr_matrix:
+    return sp.csr_matrix((np.ones(1, np.float32), ([0], [item])), shape=(1, n))
+
+
+def test_the_spark_bundle_serves_and_says_its_engine(bundles: tuple[Bundle, Bundle]) -> None:
+    _, spark = bundles
+    assert spark.manifest["engine"] == "spark"
+    assert spark.manifest["models"]["als"]["kind"] == "als"
+    served = ServedBundle(spark)
+    picks = for_user(served, spark.users[0], Query(n=5))
+    assert picks.model.endswith(f"als@{spark.version}") and len(picks.ranked) == 5
+
+
+def bad_events(folder: Path, shop: Path) -> Path:
+    table = pcsv.read_csv(shop / "catalogue.csv")  # any CSV to borrow item ids from
+    items = table.column("item_id").to_pylist()[:3]
+    lines = ["user_id,item_id,event_type,timestamp,quantity"]
+    lines += [f"u{i},{items[i % 3]},view,2026-11-0{1 + i % 5}T10:00:00Z," for i in range(30)]
+    lines += [f"u1,{items[0]},purchase,1767225600,2", f"u2,{items[1]},teleport,1767225600,",
+              f"u3,{items[2]},view,noon,", f",{items[0]},view,1767225600,",
+              f"u4,{items[1]},purchase,1767225600,1.5"]  # fmt: skip
+    path = folder / "events.csv.gz"
+    path.write_bytes(gzip.compress("\n".join(lines).encode()))
+    return path
+
+
+def test_bad_rows_fail_or_are_counted_like_the_default_engine(tmp_path: Path, shop: Path) -> None:
+    events = bad_events(tmp_path, shop)
+    config = config_from_dict({"models": {"als": {"factors": 4, "iterations": 2}}})
+    bad_column = r"events\.csv\.gz: column '(event_type|timestamp|user_id|quantity)'"
+    with pytest.raises(InputError, match=bad_column):
+        train_spark(events, tmp_path / "m1", config)
+    default = train(events, tmp_path / "m2", config, on_error="skip")
+    spark = train_spark(events, tmp_path / "m3", config, on_error="skip")
+    assert spark.skipped == default.skipped
+    assert spark.events == default.events == 31
+
+
+def test_cli_engine_spark(tmp_path: Path, shop: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "recsys.toml"
+    config.write_text("[models.als]\nfactors = 8\niterations = 2\n")
+    argv = ["train", "--engine", "spark", "--spark-master", "local[1]", "--events",
+            str(shop / "events.parquet"), "--config", str(config), "--models", str(tmp_path)]
+    assert main(argv) == 0
+    assert "published" in capsys.readouterr().out
+    manifest = json.loads(next(tmp_path.glob("*/manifest.json")).read_text())
+    assert manifest["engine"] == "spark"
+    assert main(["train", "--engine", "spark", "--events-db", "sqlite:///x.db"]) == 2
+
+
+def test_forgotten_customers_are_left_out(tmp_path: Path, shop: Path) -> None:
+    from recsys.privacy import ForgetKey, Forgotten
+
+    key = ForgetKey("forget-secret")
+    events = shop / "events.parquet"
+    config = config_from_dict({"models": {"als": {"factors": 4, "iterations": 2}}})
+    forgotten_user = "u000001"
+    forgotten = Forgotten(frozenset({key.digest(forgotten_user)}), key, "test store")
+    report = train_spark(events, tmp_path, config, forgotten=forgotten)
+    bundle = Bundle.load(tmp_path)
+    assert forgotten_user not in bundle.users and len(bundle.users) > 100
+    assert "forgotten customers left out: 1 customers" in report.summary()
