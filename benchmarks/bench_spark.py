@@ -78,7 +78,7 @@ def main() -> None:
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--out", help="JSON file (default benchmarks/results/spark.json)")
     args = parser.parse_args()
-    from data.generator import generate_shop
+    from recsys_data.generator import generate_shop
 
     folder = Path(tempfile.mkdtemp(prefix="bench-spark-"))
     config = folder / "recsys.toml"

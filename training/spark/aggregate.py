@@ -8,6 +8,7 @@ the same whichever engine read the events.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,9 +63,7 @@ def weighted_pairs(events: Numbered, config: EventsConfig) -> Any:
     as recsys.data.Interactions.from_events does. Stays in Spark (ALS fits on it)."""
     from pyspark.sql import functions as F
 
-    weight = F.lit(0.0)
-    for name, value in config.weights.items():
-        weight = F.when(F.col("event_type") == name, F.lit(float(value))).otherwise(weight)
+    weight = type_weight(config.weights)
     if config.half_life_days > 0:
         age_days = F.greatest(F.lit(events.newest) - F.col("ts"), F.lit(0.0)) / DAY
         weight = weight * F.pow(F.lit(2.0), -age_days / config.half_life_days)
@@ -72,6 +71,16 @@ def weighted_pairs(events: Numbered, config: EventsConfig) -> Any:
     if config.damping == "log1p":
         pairs = pairs.withColumn("value", F.log1p("value"))
     return pairs.where(F.col("value") != 0).withColumn("value", F.col("value").cast("float"))
+
+
+def type_weight(weights: Mapping[str, float]) -> Any:
+    """Each event's weight by its type, as `[events.weights]` gives it (0 for other types)."""
+    from pyspark.sql import functions as F
+
+    weight = F.lit(0.0)
+    for name, value in weights.items():
+        weight = F.when(F.col("event_type") == name, F.lit(float(value))).otherwise(weight)
+    return weight
 
 
 def pairs_matrix(pairs: Any, shape: tuple[int, int], value: str | None = "value") -> sp.csr_matrix:
@@ -95,19 +104,18 @@ def purchased_pairs(events: Numbered) -> Any:
     return events.frame.where(F.col("event_type") == "purchase").select("user", "item").distinct()
 
 
-def item_counts(events: Numbered, window_days: float, purchase_weight: float) -> pa.Table:
-    """Per item: purchases, events, and events in the trending window weighted towards purchases:
-    the counts of recsys.popularity.Popularity.from_events."""
+def item_counts(events: Numbered, window_days: float, weights: Mapping[str, float]) -> pa.Table:
+    """Per item: purchases, events, and events in the trending window weighted by type: the
+    counts of recsys.popularity.Popularity.from_events."""
     from pyspark.sql import functions as F
 
     bought = F.col("event_type") == "purchase"
     recent = F.col("ts") >= events.newest - window_days * DAY
-    weight = F.when(bought, F.lit(purchase_weight)).otherwise(F.lit(1.0))
     return to_arrow(
         events.frame.groupBy("item").agg(
             F.sum(bought.cast("double")).alias("purchases"),
             F.count("*").cast("double").alias("touched"),
-            F.sum(F.when(recent, weight).otherwise(0.0)).alias("trending"),
+            F.sum(F.when(recent, type_weight(weights)).otherwise(0.0)).alias("trending"),
         )
     )
 

@@ -68,7 +68,7 @@ def spark_prepare(
     interactions = Interactions(pairs_matrix(pairs, shape), events.users, items)
     purchased = pairs_matrix(purchased_pairs(events), shape, None)
     window = trending_window(config.models)
-    counts = item_counts(events, window, config.events.weights.get("purchase", 1.0))
+    counts = item_counts(events, window, config.events.weights)
     popularity = Popularity.from_counts(
         *(dense(counts, "item", c, len(items)) for c in ("purchases", "touched", "trending")),
         window,
