@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
 import pytest
 import scipy.sparse as sp
 
@@ -135,7 +136,7 @@ def test_forgotten_customers_are_left_out(tmp_path: Path, shop: Path) -> None:
     key = ForgetKey("forget-secret")
     events = shop / "events.parquet"
     config = config_from_dict({"models": {"als": {"factors": 4, "iterations": 2}}})
-    forgotten_user = "u000001"
+    forgotten_user = str(pq.read_table(events, columns=["user_id"]).column(0)[0])
     forgotten = Forgotten(frozenset({key.digest(forgotten_user)}), key, "test store")
     report = train_spark(events, tmp_path, config, forgotten=forgotten)
     bundle = Bundle.load(tmp_path)
