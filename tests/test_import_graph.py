@@ -1,5 +1,6 @@
-"""The library's import graph: no cycle between the packages under recsys/ (every import counted,
-also those inside functions), and the packages that once formed a cycle (recsys.service and
+"""The library's import graph: no cycle between the packages and top-level modules under recsys/
+(every run-time import counted, also those inside functions; imports under `if TYPE_CHECKING:` serve
+annotations only), and the packages that once formed a cycle (recsys.service and
 recsys.experiments) each import first in a fresh interpreter."""
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LIBRARY = ROOT / "recsys"
-PARTS = {  # each package under recsys/ -> its files
-    p.name: sorted(p.rglob("*.py")) for p in LIBRARY.iterdir() if (p / "__init__.py").is_file()
+PARTS = {  # each package under recsys/ -> its files, and each top-level module -> itself
+    **{p.name: sorted(p.rglob("*.py")) for p in LIBRARY.iterdir() if (p / "__init__.py").is_file()},
+    **{p.stem: [p] for p in LIBRARY.glob("*.py") if p.name != "__init__.py"},
 }
 
 
@@ -30,7 +32,7 @@ def imported(path: Path) -> set[str]:
     """Every module `path` imports, absolute names (relative imports resolved)."""
     here = ".".join(path.relative_to(ROOT).with_suffix("").parts)
     names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in run_time_nodes(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -40,6 +42,19 @@ def imported(path: Path) -> set[str]:
             names.add(base)
             names.update(f"{base}.{alias.name}" for alias in node.names)
     return names
+
+
+def run_time_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node of `tree` except those under `if TYPE_CHECKING:` (annotation-only imports)."""
+    found, todo = [], [tree]
+    while todo:
+        node = todo.pop()
+        found.append(node)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            todo.extend(node.orelse)
+            continue
+        todo.extend(ast.iter_child_nodes(node))
+    return found
 
 
 def import_graph() -> dict[str, set[str]]:

@@ -6,12 +6,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
 
-from recsys.config import Config
 from recsys.data import Catalogue, Events, Interactions, events_matrix
 from recsys.errors import ParameterError
 from recsys.evaluation.evaluate import (
@@ -25,6 +24,9 @@ from recsys.evaluation.splits import Split
 from recsys.evaluation.stats import bootstrap_ci, paired_test
 from recsys.models import KINDS, ModelConfig, Recommender, fit
 from recsys.models.base import FoldIn
+
+if TYPE_CHECKING:  # annotations only: the evaluation never needs the config module at run time
+    from recsys.config import Config
 
 Say = Callable[[str], None]
 
