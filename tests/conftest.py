@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,30 @@ TEST_FORGET_SECRET = "test-forget-secret"
 # secret change it with monkeypatch).
 os.environ["RECSYS_FORGET_SECRET"] = TEST_FORGET_SECRET
 DATASETS = Path(os.environ.get("RECSYS_DATASETS", ROOT.parent / "shared" / "datasets"))
+
+
+POSTGRES_ENV = "RECSYS_TEST_POSTGRES_URL"
+
+
+@contextmanager
+def postgres_schema(prefix: str = "recsys_test") -> Iterator[str]:
+    """A store URL whose tables live in a fresh PostgreSQL schema, dropped afterwards (a skip when
+    no test server is configured)."""
+    server = os.environ.get(POSTGRES_ENV)
+    if not server:
+        pytest.skip(f"{POSTGRES_ENV} is not set (run .ci/postgres.sh for a local server)")
+    import psycopg
+
+    from recsys.eventstore.postgres import schema_url
+
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server, autocommit=True) as connection:
+        connection.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield schema_url(server, schema)
+    finally:
+        with psycopg.connect(server, autocommit=True) as connection:
+            connection.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 def dataset(name: str) -> Path:

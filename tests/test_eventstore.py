@@ -4,13 +4,11 @@
 from __future__ import annotations
 
 import multiprocessing
-import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import threading
-import uuid
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -22,10 +20,9 @@ from recsys.data import load_events
 from recsys.data.events import OPTIONAL_NUMBERS, OPTIONAL_TEXT, REQUIRED
 from recsys.data.incoming import IncomingEvent
 from recsys.eventstore import EventStore, StoreError, open_store
-from recsys.eventstore.postgres import schema_url
 from recsys.privacy import ForgetKey
+from tests.conftest import postgres_schema
 
-POSTGRES_ENV = "RECSYS_TEST_POSTGRES_URL"
 KEY = ForgetKey("store-test-secret")
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,17 +37,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'events.db'}"
         return
-    server = os.environ.get(POSTGRES_ENV)
-    if not server:
-        pytest.skip(f"{POSTGRES_ENV} is not set (run .ci/postgres.sh for a local server)")
-    import psycopg
-
-    schema = f"recsys_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server, autocommit=True) as connection:
-        connection.execute(f"CREATE SCHEMA {schema}")
-    yield schema_url(server, schema)
-    with psycopg.connect(server, autocommit=True) as connection:
-        connection.execute(f"DROP SCHEMA {schema} CASCADE")
+    with postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture

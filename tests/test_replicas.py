@@ -3,7 +3,6 @@ what one replica is told, the other knows (docs/deployment.md)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import threading
 import time
@@ -17,6 +16,7 @@ from typing import Any
 import pytest
 
 from recsys.versions import current_version
+from tests.conftest import postgres_schema
 from tests.live_server import Server, running_server
 from training.cli import main
 
@@ -39,19 +39,8 @@ AUTH = {"X-API-Key": KEY}
 
 @pytest.fixture(scope="module")
 def store_url() -> Iterator[str]:
-    server = os.environ.get("RECSYS_TEST_POSTGRES_URL")
-    if not server:
-        pytest.skip("RECSYS_TEST_POSTGRES_URL is not set (run .ci/postgres.sh for a local server)")
-    import psycopg
-
-    from recsys.eventstore.postgres import schema_url
-
-    schema = f"recsys_replicas_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server, autocommit=True) as connection:
-        connection.execute(f"CREATE SCHEMA {schema}")
-    yield schema_url(server, schema)
-    with psycopg.connect(server, autocommit=True) as connection:
-        connection.execute(f"DROP SCHEMA {schema} CASCADE")
+    with postgres_schema("recsys_replicas") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
