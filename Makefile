@@ -8,7 +8,7 @@ DEMO_KEY ?= demo-key
 DEMO_FORGET_SECRET ?= demo-forget-secret
 .PHONY: install run test lint bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[dev,postgres]"

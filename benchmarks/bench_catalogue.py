@@ -30,7 +30,7 @@ from recsys.service import Query, ServedBundle
 from recsys.service.expressions import parse_boosts, parse_filter
 from recsys.service.live import LiveItems
 from recsys.service.picks import user_picks
-from serving.live_catalogue import LiveCatalogue
+from recsys_serving.live_catalogue import LiveCatalogue
 
 RULES = {
     "none": {},

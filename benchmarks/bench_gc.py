@@ -29,7 +29,7 @@ def pauses_in_process(models: Path, requests: int, frozen: bool) -> dict[str, An
     """Serves `requests` first-time users through the app's test client and times every
     collection."""
     from recsys.bundle import Bundle
-    from serving import create_app
+    from recsys_serving import create_app
 
     folder = Path(tempfile.mkdtemp(prefix="bench-gc-"))
     app = create_app({"models_dir": models, "database_url": f"sqlite:///{folder / 'e.db'}",

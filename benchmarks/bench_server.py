@@ -54,7 +54,7 @@ def prepare_bundle(cache: Path, users: int, items: int, events: int) -> Path:
     """A shop of `items` items and a trained bundle (ALS + cooccurrence), made once per size."""
     from recsys.config import config_from_dict
     from recsys_data.generator import generate_shop
-    from training.pipeline import train
+    from recsys_training.pipeline import train
 
     shop, models = cache / "shop", cache / "models"
     if not (models / "CURRENT").is_file():
@@ -169,7 +169,7 @@ def main() -> None:
     config.write_text("[server]\nopen = true\n")
     env = {"RECSYS_MODELS": str(models), "RECSYS_CONFIG": str(config),
            "RECSYS_DATABASE_URL": f"sqlite:///{folder / 'events.db'}"}  # fmt: skip
-    server = Gunicorn("serving:create_app()", env, args)
+    server = Gunicorn("recsys_serving:create_app()", env, args)
     try:
         bare.wait("/bare")
         server.wait("/readyz")

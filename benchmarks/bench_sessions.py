@@ -27,7 +27,7 @@ from recsys.config import config_from_dict
 from recsys.data import load_events
 from recsys.evaluation import metrics
 from recsys.session import SessionSettings, row_of, session_picks
-from training.pipeline import train
+from recsys_training.pipeline import train
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("RECSYS_DATASETS", ROOT.parent / "shared" / "datasets"))

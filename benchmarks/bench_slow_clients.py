@@ -64,7 +64,7 @@ def measure(name: str, worker: tuple[str, int] | None, env: dict[str, str], path
     else:
         options = argparse.Namespace(workers=2, worker_class=worker[0], threads=worker[1],
                                      preload=True)  # fmt: skip
-        server = Gunicorn("serving:create_app()", env, options)
+        server = Gunicorn("recsys_serving:create_app()", env, options)
     try:
         server.wait("/readyz")
         timed_requests(server.base, paths[:20], args.timeout)  # warm

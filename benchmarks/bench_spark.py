@@ -39,7 +39,7 @@ def timed_train(events: Path, models: Path, config: Path, engine: str, master: s
 
 
 def child(events: str, models: str, config: str, engine: str, master: str) -> None:
-    from training.cli import main
+    from recsys_training.cli import main
 
     argv = ["train", "--events", events, "--models", models, "--config", config]
     if engine == "spark":
@@ -51,7 +51,7 @@ def child(events: str, models: str, config: str, engine: str, master: str) -> No
 def recall_from_export(models: Path, test: Path, folder: Path, k: int = 20) -> float:
     """Recall@k of the bundle's picks as `recsys export` writes them, against the test pairs."""
     out = folder / f"export-{models.name}.csv"
-    subprocess.run([sys.executable, "-m", "training.cli", "export", "--models", str(models),
+    subprocess.run([sys.executable, "-m", "recsys_training.cli", "export", "--models", str(models),
                     "--out", str(out), "--n", str(k)], check=True, capture_output=True)  # fmt: skip
     picks: dict[str, set[str]] = {}
     with open(out, newline="") as fh:

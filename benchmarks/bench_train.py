@@ -28,7 +28,7 @@ def run_train_cli(events: Path, models: Path) -> tuple[float, float]:
         [
             sys.executable,
             "-m",
-            "training.cli",
+            "recsys_training.cli",
             "train",
             "--events",
             str(events),

@@ -169,7 +169,7 @@ class Production:
         self.metrics = tempfile.mkdtemp(prefix="bench-metrics-")
         env = {**os.environ, **env, "PROMETHEUS_MULTIPROC_DIR": self.metrics}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "training.cli", "serve", "--production", "--port",
+            [sys.executable, "-m", "recsys_training.cli", "serve", "--production", "--port",
              str(self.port), "--workers", str(workers)],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip

@@ -1,7 +1,7 @@
 """The recommendation server: a Flask application factory.
 
     recsys serve --models models              # development
-    gunicorn -c serving/gunicorn.conf.py "serving:create_app()"   # production
+    gunicorn -c serving/gunicorn.conf.py "recsys_serving:create_app()"   # production
 
 Settings come from defaults, then $RECSYS_CONFIG, then the environment (RECSYS_MODELS,
 RECSYS_DATABASE_URL, RECSYS_API_KEYS, RECSYS_PUBLIC_KEYS, RECSYS_TOKEN_SECRET,
@@ -24,7 +24,7 @@ from recsys.errors import BundleError
 from recsys.eventstore import EventStore, open_store
 from recsys.experiments import Experiments
 from recsys.service.live import LiveItems
-from serving import (
+from recsys_serving import (
     access,
     events_api,
     experiments_api,
@@ -34,16 +34,16 @@ from serving import (
     picks_api,
     storefront,
 )  # fmt: skip
-from serving.activity import ActivityMap
-from serving.http import EntityPath, register_errors, utf8_path
-from serving.jsonio import OrjsonProvider
-from serving.limits import register_limits
-from serving.live_catalogue import LiveCatalogue
-from serving.live_experiments import LiveExperiments
-from serving.observe import Metrics, WorkerStatus, register_observers, setup_access_log
-from serving.resources import Resources, bundle_swapped, check_experiments
-from serving.settings import Settings, load_settings
-from serving.state import BundleHolder, ProcessLocal, ServedLog, Watcher
+from recsys_serving.activity import ActivityMap
+from recsys_serving.http import EntityPath, register_errors, utf8_path
+from recsys_serving.jsonio import OrjsonProvider
+from recsys_serving.limits import register_limits
+from recsys_serving.live_catalogue import LiveCatalogue
+from recsys_serving.live_experiments import LiveExperiments
+from recsys_serving.observe import Metrics, WorkerStatus, register_observers, setup_access_log
+from recsys_serving.resources import Resources, bundle_swapped, check_experiments
+from recsys_serving.settings import Settings, load_settings
+from recsys_serving.state import BundleHolder, ProcessLocal, ServedLog, Watcher
 
 log = logging.getLogger("recsys.server")
 

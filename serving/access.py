@@ -3,7 +3,7 @@ the non-personal endpoints and browsing events of anonymous visitors; a customer
 events with a public key only with that customer's user token (recsys.access). Without a key: 401,
 unless the server runs open ([server] open), where everything but the admin endpoints is served.
 Every request is classified before its view runs (check_request), by the access its view declares
-(serving.params.Endpoint.access); views that take user ids from a body check each of them
+(recsys_serving.params.Endpoint.access); views that take user ids from a body check each of them
 (require_user). Keys and tokens are compared in constant time
 and never logged (the access log writes the path, never the query string or headers)."""
 
@@ -16,13 +16,13 @@ from flask import Flask, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from recsys.access import token_matches
-from serving.params import definition_of
-from serving.settings import Settings
+from recsys_serving.params import definition_of
+from recsys_serving.settings import Settings
 
 PARAMETERS = ("key", "user_token")  # query parameters any endpoint accepts (browser beacons)
 NONE, PUBLIC, PERSONAL, PRIVATE, ADMIN = "none", "public", "personal", "private", "admin"
 METRICS = "metrics"  # none, or private with [server] metrics_private
-# A view declares its access (serving.params.Endpoint.access). Private: a private key, or no key
+# A view declares its access (params.Endpoint.access). Private: a private key, or no key
 # on an open server; admin: a private key always (and for a view that declares nothing).
 BROWSING = frozenset({"view", "add_to_cart", "impression", "click"})  # public keys may send these
 

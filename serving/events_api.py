@@ -15,10 +15,10 @@ from recsys.data.incoming import (
     REQUIRED_IDS,
     parse_events,
 )
-from serving.access import PUBLIC, caller, check_event
-from serving.http import body_args, user_path_id
-from serving.params import ID_PATTERN, OBJECTS, Param, accepts
-from serving.resources import resources
+from recsys_serving.access import PUBLIC, caller, check_event
+from recsys_serving.http import body_args, user_path_id
+from recsys_serving.params import ID_PATTERN, OBJECTS, Param, accepts
+from recsys_serving.resources import resources
 
 bp = Blueprint("events", __name__)
 TEXT = {"type": "string", "minLength": 1, "maxLength": 256, "pattern": ID_PATTERN}

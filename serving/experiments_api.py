@@ -1,8 +1,8 @@
 """GET /v1/experiments and GET /v1/experiments/{name}/report; POST /admin/experiments and
 DELETE /admin/experiments/{name} (API key) for experiments defined at run time.
 
-The experiments and the event store are the app's own (serving.resources, followed by
-serving.live_experiments); errors go through the app's JSON error handler (serving/http.py).
+The experiments and the event store are the app's own (recsys_serving.resources, followed by
+recsys_serving.live_experiments); errors go through the app's JSON error handler (serving/http.py).
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from recsys.experiments.config import AUDIENCES, MODES, PLACEMENTS, iso
 from recsys.experiments.load import report_from_store
 from recsys.experiments.report import REVENUE_TESTS
 from recsys.experiments.stored import definition_config, parameter_errors, read_definition
-from serving.access import PRIVATE
-from serving.http import body_args, query_args
-from serving.live_experiments import LiveExperiments
-from serving.params import NUMBER, OBJECTS, STRING, STRINGS, TIME, Param, accepts
-from serving.resources import resources
+from recsys_serving.access import PRIVATE
+from recsys_serving.http import body_args, query_args
+from recsys_serving.live_experiments import LiveExperiments
+from recsys_serving.params import NUMBER, OBJECTS, STRING, STRINGS, TIME, Param, accepts
+from recsys_serving.resources import resources
 
 bp = Blueprint("experiments", __name__)
 FORMATS = ("json", "html")

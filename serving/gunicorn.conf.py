@@ -1,6 +1,6 @@
 """Production settings: `recsys serve --production` runs gunicorn with this file on a unix socket
 behind nginx (serving/nginx.conf), which reads requests whole before they reach a worker thread.
-Run alone (gunicorn -c serving/gunicorn.conf.py "serving:create_app()") it is exposed to slow
+Run alone (gunicorn -c serving/gunicorn.conf.py "recsys_serving:create_app()") it is exposed to slow
 clients: each connection that stops mid-request holds one of its four threads
 (benchmarks/bench_slow_clients.py).
 

@@ -20,9 +20,9 @@ from recsys.errors import BundleError, NoModelError, ParameterError, RecsysError
 from recsys.eventstore import StoreError
 from recsys.privacy import ForgetSecretError
 from recsys.service.query import Query
-from serving.access import PARAMETERS
-from serving.jsonio import dumps
-from serving.params import Endpoint, Param, definition_of
+from recsys_serving.access import PARAMETERS
+from recsys_serving.jsonio import dumps
+from recsys_serving.params import Endpoint, Param, definition_of
 
 STORE_MESSAGE = "the event store is unavailable; the server log says why"  # no URL to clients
 PARSED_SIZE = 4096  # distinct (endpoint, query string) pairs whose parsed arguments are kept

@@ -13,11 +13,11 @@ from flask import Blueprint, render_template, request
 from recsys import service
 from recsys.errors import RecsysError
 from recsys.service import Picks, Query, ServedBundle
-from serving.access import PRIVATE
-from serving.http import query_args
-from serving.params import STRING, Param, accepts
-from serving.resources import resources
-from serving.storefront import product
+from recsys_serving.access import PRIVATE
+from recsys_serving.http import query_args
+from recsys_serving.params import STRING, Param, accepts
+from recsys_serving.resources import resources
+from recsys_serving.storefront import product
 
 bp = Blueprint("inspect", __name__)
 SHOWN = 10

@@ -11,10 +11,10 @@ from werkzeug.exceptions import NotFound
 from recsys.data.incoming import MAX_PRICE
 from recsys.data.item_changes import FIELDS, MAX_ITEMS, MAX_TEXT, Change, parse_item_changes
 from recsys.service.items import item_view
-from serving.access import PUBLIC
-from serving.http import body_args, path_id
-from serving.params import ID_PATTERN, OBJECTS, Param, accepts
-from serving.resources import resources
+from recsys_serving.access import PUBLIC
+from recsys_serving.http import body_args, path_id
+from recsys_serving.params import ID_PATTERN, OBJECTS, Param, accepts
+from recsys_serving.resources import resources
 
 bp = Blueprint("items", __name__)
 TEXT = {"type": "string", "maxLength": MAX_TEXT}

@@ -18,8 +18,8 @@ from flask_limiter import Limiter, RateLimitExceeded
 from limits import parse_many
 
 from recsys.errors import ConfigError
-from serving.access import caller_or_none
-from serving.http import error_response
+from recsys_serving.access import caller_or_none
+from recsys_serving.http import error_response
 
 log = logging.getLogger("recsys.server")
 

@@ -13,7 +13,7 @@ from recsys.errors import ConfigError
 from recsys.eventstore import EventStore, StoreError
 from recsys.experiments import ExperimentConfig, Experiments
 from recsys.experiments.stored import definition_config
-from serving.state import supervised
+from recsys_serving.state import supervised
 
 log = logging.getLogger("recsys.server")
 

@@ -33,7 +33,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from recsys.privacy import ForgetKey
 from recsys.service import ServedBundle
 from recsys.versions import read_worker_status
-from serving.jsonio import dumps
+from recsys_serving.jsonio import dumps
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 FLUSH_SECONDS = 0.05  # access log lines are written in batches this often

@@ -12,8 +12,8 @@ from typing import Any
 from flask import Flask
 
 from recsys.data.incoming import MAX_ID_LENGTH
-from serving.access import METRICS, NONE, PERSONAL
-from serving.params import ID_PATTERN, Endpoint, definition_of, ref
+from recsys_serving.access import METRICS, NONE, PERSONAL
+from recsys_serving.params import ID_PATTERN, Endpoint, definition_of, ref
 
 PATH_PARAM = re.compile(r"<(?:[a-z]+:)?([A-Za-z_]+)>")
 ERROR = ref("Error")

@@ -7,10 +7,10 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g
 
 from recsys.errors import BundleError, NoModelError
-from serving.access import METRICS, NONE
-from serving.openapi import spec
-from serving.params import accepts
-from serving.resources import resources
+from recsys_serving.access import METRICS, NONE
+from recsys_serving.openapi import spec
+from recsys_serving.params import accepts
+from recsys_serving.resources import resources
 
 bp = Blueprint("ops", __name__)
 STATUS = {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}}

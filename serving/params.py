@@ -9,7 +9,7 @@ A view declares its query parameters, JSON body fields, success status and respo
     @accepts(query=(*PICKS_QUERY, Param("window", STRING, "7d (trending) or all")),
              response=PICKS)
     def popular():
-        args = query_args()           # serving.http: {"n": 10, ..., "window": None}
+        args = query_args()           # recsys_serving.http: {"n": 10, ..., "window": None}
 
 `query_args()` / `body_args()` (serving/http.py) parse the current request against its view's
 definition: unknown or repeated parameters, wrong types, out-of-range values and missing required

@@ -12,10 +12,10 @@ from recsys import service
 from recsys.errors import ParameterError
 from recsys.experiments import routing
 from recsys.service import ServedBundle
-from serving.access import PERSONAL, PUBLIC, require_user
-from serving.http import body_args, path_id, query_args, request_query, user_path_id
-from serving.params import IDS, PICKS, PICKS_QUERY, STRING, Param, accepts
-from serving.resources import is_forgotten, picks_body, resources
+from recsys_serving.access import PERSONAL, PUBLIC, require_user
+from recsys_serving.http import body_args, path_id, query_args, request_query, user_path_id
+from recsys_serving.params import IDS, PICKS, PICKS_QUERY, STRING, Param, accepts
+from recsys_serving.resources import is_forgotten, picks_body, resources
 
 bp = Blueprint("picks", __name__)
 ANONYMOUS = "anonymous"

@@ -16,11 +16,11 @@ from recsys.errors import BundleError, ConfigError
 from recsys.eventstore import EventStore
 from recsys.experiments import Assignment, Experiments
 from recsys.service import Picks, ServedBundle
-from serving.activity import ActivityMap
-from serving.live_catalogue import LiveCatalogue
-from serving.observe import Metrics
-from serving.settings import Settings
-from serving.state import BundleHolder, ProcessLocal, ServedLog
+from recsys_serving.activity import ActivityMap
+from recsys_serving.live_catalogue import LiveCatalogue
+from recsys_serving.observe import Metrics
+from recsys_serving.settings import Settings
+from recsys_serving.state import BundleHolder, ProcessLocal, ServedLog
 
 log = logging.getLogger("recsys.server")
 

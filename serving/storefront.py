@@ -17,10 +17,10 @@ from recsys.access import user_token
 from recsys.errors import NoModelError
 from recsys.service import ServedBundle
 from recsys.service.items import item_view
-from serving.access import NONE
-from serving.http import query_args
-from serving.params import IDS, STRING, Param, accepts
-from serving.resources import resources
+from recsys_serving.access import NONE
+from recsys_serving.http import query_args
+from recsys_serving.params import IDS, STRING, Param, accepts
+from recsys_serving.resources import resources
 
 bp = Blueprint("storefront", __name__)
 STATIC = Path(__file__).parent / "static"

@@ -65,7 +65,7 @@ def models_dir(shop: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A models folder with one bundle trained on `shop` with the default config. Read-only: copy it
     (shutil.copytree) before publishing into it or damaging it."""
     from recsys.config import config_from_dict
-    from training.pipeline import train
+    from recsys_training.pipeline import train
 
     folder = tmp_path_factory.mktemp("models")
     config = config_from_dict({"models": {"als": {"factors": 32, "iterations": 10},

@@ -93,9 +93,9 @@ def running_server(
     environment.update(env or {})
     log = open(folder / "server.log", "wb")  # noqa: SIM115 (lives as long as the process)
     command = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "serving" / "gunicorn.conf.py"),
-               "serving:create_app()"]  # fmt: skip
+               "recsys_serving:create_app()"]  # fmt: skip
     if production:
-        command = [sys.executable, "-m", "training.cli", "serve", "--production", "--port",
+        command = [sys.executable, "-m", "recsys_training.cli", "serve", "--production", "--port",
                    str(port), "--workers", str(workers)]  # fmt: skip
     process = subprocess.Popen(
         command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT

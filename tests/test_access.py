@@ -150,7 +150,7 @@ def test_a_user_token_is_the_hmac_of_the_user_id() -> None:
 
 
 def test_recsys_token_prints_one_token_per_user_and_needs_the_secret() -> None:
-    command = [sys.executable, "-m", "training.cli", "token", "u42", "u7"]
+    command = [sys.executable, "-m", "recsys_training.cli", "token", "u42", "u7"]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
                           env={"RECSYS_TOKEN_SECRET": SECRET, "PATH": ""})  # fmt: skip
     assert done.returncode == 0

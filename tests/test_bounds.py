@@ -11,7 +11,7 @@ import psutil
 import pytest
 from flask.testing import FlaskClient
 
-from serving import create_app
+from recsys_serving import create_app
 
 
 @pytest.fixture(scope="module")

@@ -20,8 +20,8 @@ from recsys.config import config_from_dict
 from recsys.errors import BundleError, ConfigError
 from recsys.popularity import Popularity, trending_window
 from recsys.versions import current_version, list_versions, rollback
-from training import pipeline
-from training.pipeline import train
+from recsys_training import pipeline
+from recsys_training.pipeline import train
 
 CONFIG = config_from_dict({"models": {"als": {"factors": 8, "iterations": 3}, "popular": {}}})
 
@@ -105,8 +105,8 @@ def test_a_crash_before_current_moves_keeps_the_old_one(published: Path, events_
 def test_killed_training_leaves_a_loadable_current(published: Path, events_csv: Path) -> None:
     """SIGKILL at several moments: CURRENT always names a whole bundle (the old or the new)."""
     for delay in (0.5, 1.5, 2.5):
-        process = subprocess.Popen([sys.executable, "-m", "training.cli", "train", "--events",
-                                    str(events_csv), "--models", str(published)])
+        process = subprocess.Popen([sys.executable, "-m", "recsys_training.cli", "train",
+                                    "--events", str(events_csv), "--models", str(published)])
         time.sleep(delay)
         process.send_signal(signal.SIGKILL)
         process.wait()
@@ -128,7 +128,7 @@ def test_rollback_and_list(published: Path, events_csv: Path) -> None:
 def test_a_config_file_sets_models(events_csv: Path, tmp_path: Path) -> None:
     config = tmp_path / "recsys.toml"
     config.write_text('[models.pop]\nkind = "popular"\n')
-    result = subprocess.run([sys.executable, "-m", "training.cli", "train", "--events",
+    result = subprocess.run([sys.executable, "-m", "recsys_training.cli", "train", "--events",
                              str(events_csv), "--models", str(tmp_path / "m"), "--config",
                              str(config)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -14,8 +14,8 @@ from flask.testing import FlaskClient
 from recsys.bundle import Bundle
 from recsys.data.catalogue import Categories
 from recsys.errors import ParameterError
-from serving import create_app
-from training.cli import main
+from recsys_serving import create_app
+from recsys_training.cli import main
 
 PATHS = np.array(["shoes/running", "shoes", "shoestring", "", "pets/cat_food", "shoes/running"],
                  object)  # fmt: skip

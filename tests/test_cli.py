@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from training.cli import COMMANDS, main
+from recsys_training.cli import COMMANDS, main
 
 
 def recsys(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "training.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "recsys_training.cli", *args], capture_output=True,
                           text=True, timeout=120)
 
 

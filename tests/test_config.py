@@ -18,7 +18,7 @@ from recsys.data import load_events
 from recsys.errors import ConfigError, InputError
 from recsys.experiments import ExperimentConfig
 from recsys.popularity import Popularity
-from training.cli import main
+from recsys_training.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = {"als": {"factors": 8}, "top": {"kind": "popular"}}

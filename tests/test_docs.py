@@ -16,8 +16,8 @@ from conftest import ROOT
 from live_server import Server, running_server
 
 from recsys.config import config_from_dict, load_config
-from training.cli import COMMANDS, main
-from training.pipeline import train
+from recsys_training.cli import COMMANDS, main
+from recsys_training.pipeline import train
 
 README = ROOT / "README.md"
 PAGES = sorted((ROOT / "docs").glob("*.md"))

@@ -25,7 +25,7 @@ from recsys.evaluation.splits import (
 )
 from recsys.models.als import ALS, ALSParams
 from recsys.models.popular import Popular
-from training.cli import main
+from recsys_training.cli import main
 
 TYPES = ("view", "add_to_cart", "purchase")
 EVENTS = """user_id,item_id,event_type,timestamp

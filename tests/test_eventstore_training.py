@@ -63,7 +63,7 @@ def test_train_cli_reads_files_and_store_without_forgotten_users(
     command = [
         sys.executable,
         "-m",
-        "training.cli",
+        "recsys_training.cli",
         "train",
         "--events",
         str(file),
@@ -90,7 +90,7 @@ def test_file_only_training_honours_the_servers_forgotten_users(
 ) -> None:
     from recsys.config import load_config
     from recsys.eventstore.training import load_training_events
-    from training.commands.common import forgotten_list
+    from recsys_training.commands.common import forgotten_list
 
     file, url, gone = split_shop
     weights = tuple(load_config(tmp_path / "small.toml").events.weights)
@@ -107,7 +107,7 @@ def test_train_cli_honours_the_forgotten_users_of_recsys_database_url(
     split_shop: tuple[Path, str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from recsys.bundle import Bundle
-    from training.cli import main
+    from recsys_training.cli import main
 
     file, url, gone = split_shop
     monkeypatch.setenv("RECSYS_DATABASE_URL", url)  # the entry point reads it, not the library
@@ -132,7 +132,7 @@ def test_train_cli_store_errors_are_one_line(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from training.cli import main
+    from recsys_training.cli import main
 
     monkeypatch.chdir(tmp_path)
     assert main(["train", "--models", str(tmp_path), *arguments]) == 2

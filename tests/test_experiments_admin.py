@@ -20,8 +20,8 @@ from werkzeug.test import TestResponse
 from recsys.bundle import Bundle
 from recsys.eventstore import EventStore, open_store
 from recsys.experiments import Experiments
-from serving import create_app
-from training.cli import main
+from recsys_serving import create_app
+from recsys_training.cli import main
 
 KEY = "k-admin"
 AUTH = {"X-API-Key": KEY}

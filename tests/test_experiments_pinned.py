@@ -22,8 +22,8 @@ from recsys.errors import ConfigError
 from recsys.experiments import Experiments, routing
 from recsys.service import Query, ServedBundle, for_user
 from recsys.versions import current_version
-from serving import create_app
-from training.pipeline import train
+from recsys_serving import create_app
+from recsys_training.pipeline import train
 
 CONFIG = config_from_dict({"models": {"als": {"factors": 16, "iterations": 5}, "popular": {}}})
 EXPERIMENTS = """

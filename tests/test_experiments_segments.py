@@ -19,7 +19,7 @@ from recsys.data import load_catalogue, load_events
 from recsys.errors import BundleError
 from recsys.membership import SegmentMembership
 from recsys.versions import MANIFEST, current_version
-from serving import create_app
+from recsys_serving import create_app
 
 UNKNOWN = "visitor-the-bundle-never-saw"
 

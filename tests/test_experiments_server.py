@@ -19,7 +19,7 @@ from live_server import Server, running_server
 from recsys.bundle import Bundle
 from recsys.experiments import Experiments
 from recsys.experiments.simulate import Heldout, folder_bundles, replay_variant
-from training.cli import main
+from recsys_training.cli import main
 
 CONFIG = """
 [server]

@@ -39,7 +39,7 @@ from recsys.data import Catalogue, Vocabulary, load_events
 from recsys.models.als import ALS
 from recsys.models.cooccurrence import Cooccurrence, CooccurrenceParams
 from recsys.popularity import Popularity
-from training.cli import main
+from recsys_training.cli import main
 
 DAY = 86_400
 NOW = 1_790_000_000
@@ -336,7 +336,7 @@ def test_a_killed_export_leaves_no_output_and_the_next_one_removes_its_leftover(
     command = [
         sys.executable,
         "-m",
-        "training.cli",
+        "recsys_training.cli",
         "export",
         "--models",
         str(models_dir),

@@ -15,7 +15,7 @@ from recsys.evaluation.evaluate import ItemFacts, evaluate_model
 from recsys.evaluation.splits import Split, temporal_split
 from recsys.models import Recommender, build_model, fit
 from recsys.tuning import Budget, tune, validation_split
-from training.cli import main
+from recsys_training.cli import main
 
 TYPES = ("view", "add_to_cart", "purchase")
 COOCCURRENCE = ModelConfig("cooccurrence")

@@ -52,7 +52,7 @@ def mentions(text: str, user: str) -> bool:
 
 def recsys(folder: Path, env: dict[str, str], *arguments: str) -> str:
     result = subprocess.run(
-        [sys.executable, "-m", "training.cli", *arguments],
+        [sys.executable, "-m", "recsys_training.cli", *arguments],
         cwd=folder, env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -187,7 +187,7 @@ def test_delete_takes_one_path_segment(path: str) -> None:
     """Without a server: the route refuses a longer path before anything is forgotten."""
     from flask import Flask
 
-    from serving.http import user_path_id
+    from recsys_serving.http import user_path_id
 
     app = Flask(__name__)
     with app.test_request_context(path, method="DELETE"), pytest.raises(Exception) as refused:

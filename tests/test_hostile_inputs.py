@@ -14,7 +14,7 @@ from recsys.errors import ConfigError, ParameterError
 from recsys.eventstore import StoreError, open_store
 from recsys.experiments import Experiments
 from recsys.experiments.report import experiment_report
-from serving import create_app
+from recsys_serving import create_app
 
 EVENT = {"user_id": "u1", "item_id": "i1", "event_type": "purchase", "timestamp": 1.79e9}
 

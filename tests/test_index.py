@@ -197,7 +197,7 @@ def test_a_factory_faiss_cannot_build_names_the_key(vectors: np.ndarray) -> None
 
 def test_trainer_refuses_to_publish_below_the_recall_floor(shop: Path, tmp_path: Path) -> None:
     """PCA to 2 dimensions cannot find the true top 10: nothing may be published."""
-    from training.pipeline import train
+    from recsys_training.pipeline import train
 
     config = config_from_dict(
         {
@@ -212,7 +212,7 @@ def test_trainer_refuses_to_publish_below_the_recall_floor(shop: Path, tmp_path:
 
 
 def test_trainer_records_recall_of_an_approximate_index(shop: Path, tmp_path: Path) -> None:
-    from training.pipeline import train
+    from recsys_training.pipeline import train
 
     config = config_from_dict(
         {

@@ -27,7 +27,7 @@ from recsys.eventstore.training import with_item_changes
 from recsys.service import Query, ServedBundle
 from recsys.service.items import item_view
 from recsys.service.live import ItemOverlay, LiveItems, live_state
-from training.pipeline import train
+from recsys_training.pipeline import train
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ import pytest
 from live_server import Server, free_port, running_server
 
 from recsys.errors import ConfigError
-from serving import create_app
+from recsys_serving import create_app
 
 MEMCACHED = shutil.which("memcached") or "/usr/bin/memcached"
 PRIVATE, PUBLIC, OTHER = "priv-limits-01", "pub-limits-01", "pub-limits-02"

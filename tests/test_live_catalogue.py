@@ -17,7 +17,7 @@ import pyarrow.csv as pa_csv
 import pytest
 from live_server import Server, running_server
 
-from training.cli import main
+from recsys_training.cli import main
 
 KEY = "catalogue-key-0123"
 REFRESH = 0.3

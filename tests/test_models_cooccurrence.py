@@ -169,7 +169,7 @@ def test_the_trainer_feeds_it_the_events(
 ) -> None:
     from recsys.bundle import Bundle
     from recsys.config import config_from_dict
-    from training.pipeline import train
+    from recsys_training.pipeline import train
 
     config = config_from_dict({"models": {"fbt": {"kind": "cooccurrence"}}})
     train(shop / "events.parquet", tmp_path, config)

@@ -14,7 +14,7 @@ from recsys.data import Interactions, Vocabulary
 from recsys.errors import ConfigError
 from recsys.models import build_model, fit
 from recsys.service import Query, ServedBundle, for_user, session
-from training.pipeline import train
+from recsys_training.pipeline import train
 
 N_USERS, N_ITEMS = 80, 30
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
-from serving import create_app
-from serving.params import INTEGER, OBJECTS, Param, definition_of
+from recsys_serving import create_app
+from recsys_serving.params import INTEGER, OBJECTS, Param, definition_of
 
 
 @pytest.fixture(scope="module")

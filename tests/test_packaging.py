@@ -1,7 +1,8 @@
 """What installing recsys puts in an environment: a wheel built from this tree holds only
-top-level names of ours (the generator folder `data/` installs as `recsys_data`, so `import data`
-stays free for other projects), every package of the tree, and the licence; `recsys --version`
-and `generate --help` say what they should."""
+top-level names of ours (the folders `data/`, `training/`, `serving/` install as `recsys_data`,
+`recsys_training`, `recsys_serving`, so `import data`, `training`, `serving` stay free for others),
+every package of the tree, and the licence; `recsys --version` and `generate --help` say what they
+should."""
 
 from __future__ import annotations
 
@@ -16,12 +17,12 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from training.cli import main
+from recsys_training.cli import main
 
 SOURCES = ("pyproject.toml", "setup.py", "README.md", "LICENSE", "recsys", "training", "serving",
            "data")  # fmt: skip
-INSTALLED = {"recsys", "recsys_data", "training", "serving"}
-FOLDER = {"recsys_data": "data"}  # installed name -> repository folder
+INSTALLED = {"recsys", "recsys_data", "recsys_training", "recsys_serving"}
+FOLDER = {"recsys_data": "data", "recsys_training": "training", "recsys_serving": "serving"}
 
 
 @pytest.fixture(scope="module")
@@ -58,14 +59,15 @@ def test_the_wheel_claims_only_our_top_level_names_and_holds_every_file(wheel: P
     assert "joblib" not in text
 
 
-def test_installed_import_data_fails_and_the_generator_imports_under_our_name(
+def test_generic_names_stay_free_and_ours_import_from_the_wheel(
     wheel: Path, tmp_path: Path
 ) -> None:
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     probe = (
-        "import importlib.util, recsys_data.generator as g\n"
-        "assert importlib.util.find_spec('data') is None, importlib.util.find_spec('data')\n"
+        "import importlib.util, recsys_data.generator as g, recsys_training.cli, recsys_serving\n"
+        "for name in ('data', 'training', 'serving'):\n"
+        "    assert importlib.util.find_spec(name) is None, importlib.util.find_spec(name)\n"
         "print(g.__file__)\n"
     )
     env = {**os.environ, "PYTHONPATH": str(site)}

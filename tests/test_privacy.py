@@ -127,7 +127,7 @@ def test_no_list_says_so() -> None:
 def test_forget_cli_forgets_and_needs_the_secret(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from training.cli import main
+    from recsys_training.cli import main
 
     url = f"sqlite:///{tmp_path / 'events.db'}"
     with open_store(url, KEY) as store:
@@ -146,7 +146,7 @@ def test_forget_cli_forgets_and_needs_the_secret(
 def test_the_server_without_a_secret_refuses_to_forget_and_purges_old_rows(
     models_dir: Path, tmp_path: Path
 ) -> None:
-    from serving import create_app
+    from recsys_serving import create_app
 
     url = f"sqlite:///{tmp_path / 'events.db'}"
     with open_store(url) as store:
@@ -166,7 +166,7 @@ def test_the_server_without_a_secret_refuses_to_forget_and_purges_old_rows(
 
 
 def test_a_store_error_reaches_clients_without_its_url(models_dir: Path, tmp_path: Path) -> None:
-    from serving import create_app
+    from recsys_serving import create_app
 
     url = f"sqlite:///{tmp_path / 'events.db'}"
     app = create_app({"models_dir": models_dir, "database_url": url, "watch": False,

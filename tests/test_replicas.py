@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from recsys.versions import current_version
+from recsys_training.cli import main
 from tests.conftest import postgres_schema
 from tests.live_server import Server, running_server
-from training.cli import main
 
 KEY = "k-replicas"
 CONFIG = f"""

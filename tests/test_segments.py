@@ -21,7 +21,7 @@ from recsys.campaigns import SEGMENTS, compute_segments, segments_config, summar
 from recsys.campaigns.segments import quintiles
 from recsys.data import load_events
 from recsys.errors import ConfigError
-from training.cli import main
+from recsys_training.cli import main
 
 DAY = 86_400
 NOW = 1_790_000_000

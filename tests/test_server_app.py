@@ -20,12 +20,12 @@ from recsys.data.incoming import IncomingEvent
 from recsys.eventstore import open_store
 from recsys.privacy import ForgetKey
 from recsys.versions import current_version, set_current
-from serving import create_app
-from serving.activity import ActivityMap
-from serving.observe import OwnHandler, access_log
-from serving.openapi import openapi_path
-from serving.state import ServedLog
-from training.pipeline import train
+from recsys_serving import create_app
+from recsys_serving.activity import ActivityMap
+from recsys_serving.observe import OwnHandler, access_log
+from recsys_serving.openapi import openapi_path
+from recsys_serving.state import ServedLog
+from recsys_training.pipeline import train
 
 KEY = "k-in-process"
 

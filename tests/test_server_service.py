@@ -18,7 +18,7 @@ from recsys.models.vector import VectorModel
 from recsys.service import Query, ServedBundle, cross_sell, for_user, popular, session, similar
 from recsys.service import picks as picks_module
 from recsys.service.rerank import category_cap, mmr, pool_size, unit_scale
-from training.pipeline import train
+from recsys_training.pipeline import train
 
 
 @pytest.fixture(scope="module")

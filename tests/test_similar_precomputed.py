@@ -20,7 +20,7 @@ from recsys.models.vector import SIMILAR_FILE, VectorModel
 from recsys.service import Query, ServedBundle, cross_sell, similar
 from recsys.service.picks import similar_picks
 from recsys.versions import MANIFEST
-from training.pipeline import train
+from recsys_training.pipeline import train
 
 
 @pytest.fixture(scope="module")

@@ -18,15 +18,15 @@ from recsys.bundle import Bundle
 from recsys.config import config_from_dict
 from recsys.errors import InputError
 from recsys.service import Query, ServedBundle, for_user
-from training.cli import main
-from training.pipeline import train
+from recsys_training.cli import main
+from recsys_training.pipeline import train
 
 pytest.importorskip("pyspark", reason="the Spark engine needs: pip install 'recsys[spark]'")
 if shutil.which("java") is None:
     pytest.skip("the Spark engine needs Java (apt-get install default-jre-headless)",
                 allow_module_level=True)  # fmt: skip
 
-from training.spark.train import train_spark
+from recsys_training.spark.train import train_spark
 
 CONFIG = {
     "models": {"als": {"factors": 16, "iterations": 5}, "together": {"kind": "cooccurrence"},

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 
 from recsys.access import user_token
 from recsys.bundle import Bundle
-from serving import create_app
+from recsys_serving import create_app
 
 PRIVATE, PUBLIC, SECRET = "priv-store-01", "pub-store-01", "store-secret"
 

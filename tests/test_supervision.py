@@ -19,9 +19,9 @@ from recsys.errors import BundleError
 from recsys.eventstore import open_store
 from recsys.experiments import Experiments
 from recsys.versions import MANIFEST, set_current
-from serving import create_app
-from serving.live_experiments import LiveExperiments
-from serving.state import BundleHolder, ServedLog, Watcher, supervised
+from recsys_serving import create_app
+from recsys_serving.live_experiments import LiveExperiments
+from recsys_serving.state import BundleHolder, ServedLog, Watcher, supervised
 
 ROOT = Path(__file__).resolve().parents[1]
 

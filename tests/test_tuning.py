@@ -16,7 +16,7 @@ from recsys.models import build_model
 from recsys.tuning import Budget, tune, tune_config, validation_split
 from recsys.tuning.space import SPACES, draw_events, draw_near, draw_params
 from recsys.versions import current_version
-from training.cli import main
+from recsys_training.cli import main
 
 SMALL = {"models": {"bm25": {"kind": "bm25", "K": 50}, "popular": {}}}
 

@@ -24,8 +24,8 @@ from recsys.versions import (
     prune_versions,
     read_worker_status,
 )
-from training.cli import main
-from training.worker import Schedule, Worker, parse_period
+from recsys_training.cli import main
+from recsys_training.worker import Schedule, Worker, parse_period
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = "[models.als]\nfactors = 8\niterations = 2\n[models.popular]\n[server]\ncandidates = 10\n"
@@ -125,7 +125,7 @@ def test_min_new_events_triggers_a_run(tmp_path: Path) -> None:
 
 def test_each_run_purges_rows_past_the_retention_limit(tmp_path: Path) -> None:
     from recsys.config import config_from_dict
-    from training.commands.worker import retention_purge
+    from recsys_training.commands.worker import retention_purge
 
     url = f"sqlite:///{tmp_path / 'events.db'}"
     with open_store(url) as store:
@@ -154,7 +154,7 @@ def test_store_counts_new_events(tmp_path: Path) -> None:
 def test_sigterm_stops_the_loop_cleanly(tmp_path: Path, shop: Path) -> None:
     argv = worker_argv(tmp_path, shop, "--every", "1h")
     process = subprocess.Popen(
-        [sys.executable, "-m", "training.cli", *argv], cwd=ROOT,
+        [sys.executable, "-m", "recsys_training.cli", *argv], cwd=ROOT,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     models = tmp_path / "models"
@@ -175,7 +175,7 @@ def test_sigterm_stops_the_loop_cleanly(tmp_path: Path, shop: Path) -> None:
 def test_sigterm_during_a_run_leaves_nothing_half_written(tmp_path: Path, shop: Path) -> None:
     argv = worker_argv(tmp_path, shop, "--every", "1h")
     process = subprocess.Popen(
-        [sys.executable, "-m", "training.cli", *argv], cwd=ROOT,
+        [sys.executable, "-m", "recsys_training.cli", *argv], cwd=ROOT,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     parent = psutil.Process(process.pid)
@@ -194,7 +194,7 @@ def test_sigterm_during_a_run_leaves_nothing_half_written(tmp_path: Path, shop: 
 
 
 def test_server_metrics_show_the_worker_status(tmp_path: Path, models_dir: Path) -> None:
-    from serving import create_app
+    from recsys_serving import create_app
 
     models = tmp_path / "models"
     shutil.copytree(models_dir, models)

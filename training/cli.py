@@ -45,7 +45,7 @@ def build_parser(argv: list[str]) -> Parser:
     for name, summary in COMMANDS.items():
         command = sub.add_parser(name, help=summary, description=summary)
         if name == chosen:
-            module = importlib.import_module(f"training.commands.{name}")
+            module = importlib.import_module(f"recsys_training.commands.{name}")
             module.add_arguments(command)
             command.set_defaults(run=module.run)
     return parser

@@ -228,7 +228,7 @@ def stop_on_signals(worker: Worker) -> None:
 def train_argv(options: dict[str, str | None]) -> list[str]:
     """`recsys train` with the given options (None values left out), as a child process of this
     interpreter."""
-    argv = [sys.executable, "-m", "training.cli", "train"]
+    argv = [sys.executable, "-m", "recsys_training.cli", "train"]
     for name, value in options.items():
         if value is not None:
             argv += [f"--{name}", value]

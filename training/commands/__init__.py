@@ -1,1 +1,1 @@
-"""One module per `recsys` command; helpers they share live in `training.commands.common`."""
+"""One module per `recsys` command; helpers they share live in `recsys_training.commands.common`."""

@@ -22,7 +22,7 @@ from recsys.evaluation.splits import (
 )
 from recsys.eventstore.schema import redacted_url
 from recsys.tuning import tune_config
-from training.commands.common import (
+from recsys_training.commands.common import (
     add_db_argument,
     command_config,
     forgotten_list,
@@ -30,7 +30,7 @@ from training.commands.common import (
     say_forgotten,
     status,
 )
-from training.commands.train import add_tune_arguments, tune_budget
+from recsys_training.commands.train import add_tune_arguments, tune_budget
 
 SPLITS = ("temporal", "leave-last", "users")
 

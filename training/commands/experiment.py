@@ -23,7 +23,7 @@ from recsys.experiments.report import LABELS, MONEY, RATES, REVENUE_TESTS, effec
 from recsys.experiments.simulate import folder_bundles, heldout_purchases, simulate
 from recsys.experiments.stats import Comparison
 from recsys.experiments.stored import definition_config
-from training.commands.common import (
+from recsys_training.commands.common import (
     add_db_argument,
     command_config,
     forget_key,

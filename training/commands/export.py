@@ -23,7 +23,7 @@ from recsys.eventstore.training import exists, stored_item_changes
 from recsys.service.expressions import parse_filter
 from recsys.service.item_columns import ItemColumns, base_columns, expression_mask, live_columns
 from recsys.service.live import ItemOverlay, both, live_state
-from training.commands.common import (
+from recsys_training.commands.common import (
     command_config,
     forgotten_list,
     progress,

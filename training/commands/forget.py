@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from recsys.eventstore import StoreError, open_store
-from training.commands.common import DATABASE_ENV, forget_key, store_url
+from recsys_training.commands.common import DATABASE_ENV, forget_key, store_url
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

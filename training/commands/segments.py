@@ -9,7 +9,7 @@ from recsys.campaigns import compute_segments, summarise, write_table
 from recsys.campaigns.tables import output_format, plain
 from recsys.data import load_catalogue, load_events
 from recsys.data.events import FORGOTTEN_ROWS
-from training.commands.common import (
+from recsys_training.commands.common import (
     add_db_argument,
     command_config,
     forgotten_list,

@@ -8,6 +8,7 @@ says why this one). Both run until either exits or this command gets SIGTERM / S
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import shutil
 import signal
@@ -22,7 +23,7 @@ from pathlib import Path
 from recsys.config import load_config
 from recsys.errors import RecsysError
 
-SERVING = Path(__file__).resolve().parents[2] / "serving"
+SERVING = Path(importlib.util.find_spec("recsys_serving").origin).parent  # shipped settings
 NGINX_PATHS = ("/usr/sbin/nginx", "/usr/local/sbin/nginx")
 
 
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         return production(args.host, args.port, args.workers)
     if args.workers is not None:
         raise RecsysError("--workers needs --production")
-    from serving import create_app
+    from recsys_serving import create_app
 
     create_app().run(host=args.host, port=args.port, threaded=True)
     return 0
@@ -74,7 +75,7 @@ def production(host: str, port: int, workers: int | None) -> int:
             env["RECSYS_WORKERS"] = str(workers)
         gunicorn = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", str(SERVING / "gunicorn.conf.py"),
-             "serving:create_app()"], env=env,
+             "recsys_serving:create_app()"], env=env,
         )  # fmt: skip
         front = subprocess.Popen([nginx, "-p", str(runtime), "-c", str(config),
                                   "-g", "daemon off;"])  # fmt: skip

@@ -9,14 +9,14 @@ from recsys.config import Config
 from recsys.errors import InputError
 from recsys.privacy import Forgotten
 from recsys.tuning import DEFAULT_MINUTES, Budget
-from training.commands.common import (
+from recsys_training.commands.common import (
     command_config,
     forget_key,
     forgotten_list,
     server_store_url,
     status,
 )
-from training.pipeline import TrainReport, train
+from recsys_training.pipeline import TrainReport, train
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -120,7 +120,7 @@ def train_with_spark(args: argparse.Namespace, config: Config, forgotten: Forgot
         raise InputError("--events", "--engine spark reads event files: give --events")
     if args.tune:
         raise InputError("--tune", "tuning runs on the default engine (drop --engine spark)")
-    from training.spark.train import train_spark
+    from recsys_training.spark.train import train_spark
 
     return train_spark(
         args.events, args.models, config, args.catalogue, args.on_error, status(),

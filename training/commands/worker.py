@@ -16,8 +16,8 @@ from recsys.eventstore import open_store
 from recsys.experiments import Experiments
 from recsys.experiments.stored import definition_config
 from recsys.versions import WORKER_STATUS
-from training.commands.common import forget_key
-from training.worker import Schedule, Worker, parse_period, stop_on_signals, train_argv
+from recsys_training.commands.common import forget_key
+from recsys_training.worker import Schedule, Worker, parse_period, stop_on_signals, train_argv
 
 BUNDLE = re.compile(r'"bundle": "([^"]+)"')
 

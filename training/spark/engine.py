@@ -19,7 +19,7 @@ from recsys.models import Recommender, build_model
 from recsys.models.als import ALS
 from recsys.models.cooccurrence import Cooccurrence, binary
 from recsys.popularity import Popularity, trending_window
-from training.spark.aggregate import (
+from recsys_training.spark.aggregate import (
     DAY,
     Numbered,
     dense,
@@ -32,7 +32,7 @@ from training.spark.aggregate import (
     rfm_aggregates,
     weighted_pairs,
 )
-from training.spark.read import read_events
+from recsys_training.spark.read import read_events
 
 Say = Callable[[str], None]
 

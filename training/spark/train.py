@@ -1,5 +1,5 @@
 """`recsys train --engine spark`: the Spark half (training/spark/engine.py), then the trainer's
-shared indexing and publishing (training.pipeline.finish)."""
+shared indexing and publishing (recsys_training.pipeline.finish)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pyarrow as pa
 
 from recsys.config import Config
 from recsys.privacy import NOT_APPLIED, Forgotten
-from training.pipeline import Say, Training, TrainReport, finish, live_catalogue
-from training.spark import DEFAULT_MASTER, spark_session
-from training.spark.engine import spark_prepare
+from recsys_training.pipeline import Say, Training, TrainReport, finish, live_catalogue
+from recsys_training.spark import DEFAULT_MASTER, spark_session
+from recsys_training.spark.engine import spark_prepare
 
 
 def train_spark(
@@ -26,7 +26,7 @@ def train_spark(
     forgotten: Forgotten = NOT_APPLIED,
     forgetting_db: str | None = None,
 ) -> TrainReport:
-    """Reads and fits with Spark at `master`, publishes like `training.pipeline.train`: the
+    """Reads and fits with Spark at `master`, publishes like `recsys_training.pipeline.train`: the
     `forgotten` customers are left out, the item changes of `forgetting_db` merged into the
     catalogue."""
     say = say or (lambda _: None)
