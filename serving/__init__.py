@@ -6,7 +6,8 @@
 Settings come from defaults, then $RECSYS_CONFIG, then the environment (RECSYS_MODELS,
 RECSYS_DATABASE_URL, RECSYS_API_KEYS, RECSYS_PUBLIC_KEYS, RECSYS_TOKEN_SECRET,
 RECSYS_FORGET_SECRET), then `test_config`. The server starts without a bundle (readyz and the
-recommendation endpoints answer 503 until one is published).
+recommendation endpoints answer 503 until one is published), and with its event store down
+(serving/store_watch.py: bundle-only answers, writes 503, until the store answers).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from recsys_serving.observe import Metrics, WorkerStatus, register_observers, se
 from recsys_serving.resources import Resources, bundle_swapped, check_experiments
 from recsys_serving.settings import Settings, load_settings
 from recsys_serving.state import BundleHolder, ProcessLocal, ServedLog, Watcher
+from recsys_serving.store_watch import StoreWatch
 
 log = logging.getLogger("recsys.server")
 
@@ -73,8 +75,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     metrics = Metrics()
     metrics.add_collector(WorkerStatus(settings.models_dir))
-    store = open_store(settings.database_url, settings.forget_key)
-    apply_privacy(store, settings)
+    store = open_store(settings.database_url, settings.forget_key, unreachable_ok=True)
+    store_watch = StoreWatch(store, lambda: apply_privacy(store, settings),
+                             metrics.store_available.set, metrics.thread_error)  # fmt: skip
+    store_watch.refresh()  # the start-up privacy checks and the forgotten list, if reachable
     experiments = Experiments(settings.config.experiments)
     live_items = LiveItems()
     holder = BundleHolder(
@@ -93,6 +97,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     catalogue = LiveCatalogue(store, server.catalogue_refresh_seconds, live_items, holder.loaded)
 
     def start_threads() -> None:
+        store_watch.start()
         served_log.start()
         watcher.start()
         live.start()
@@ -107,7 +112,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     activity = ActivityMap.for_store(settings.database_url, store)
     app.extensions["recsys"] = Resources(
         settings, holder, store, experiments, metrics, served_log, ProcessLocal(start_threads),
-        activity, catalogue,
+        store_watch, activity, catalogue,
     )  # fmt: skip
     app.extensions["recsys.experiments"] = live
     live.refresh()

@@ -91,4 +91,5 @@ def forget_user(user_id: str) -> dict[str, Any]:
     if found.activity is not None:
         found.activity.mark([user_id])
     deleted = found.store.forget_user(user_id)
+    found.watch.noted_forgotten(user_id)
     return {"request_id": g.request_id, "user_id": user_id, "forgotten": True, "deleted": deleted}

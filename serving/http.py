@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -17,7 +18,7 @@ from werkzeug.routing import PathConverter
 
 from recsys.data.incoming import text
 from recsys.errors import BundleError, NoModelError, ParameterError, RecsysError
-from recsys.eventstore import StoreError
+from recsys.eventstore import StoreError, StoreUnavailable
 from recsys.privacy import ForgetSecretError
 from recsys.service.query import Query
 from recsys_serving.access import PARAMETERS
@@ -184,11 +185,14 @@ def register_errors(app: Flask) -> None:
     @app.errorhandler(RecsysError)
     def recsys_error(exc: RecsysError) -> Response:
         status, code = status_of(exc)
-        if status >= 500:
+        if status >= 500 and not isinstance(exc, StoreUnavailable):  # outages: store_watch.py
             log.error('{"event": "%s", "reason": %s}', code, json.dumps(str(exc)))
         extra = {"parameter": exc.parameter} if isinstance(exc, ParameterError) else {}
         message = STORE_MESSAGE if isinstance(exc, StoreError) else str(exc)
-        return error_response(status, code, message, **extra)
+        response = error_response(status, code, message, **extra)
+        if isinstance(exc, StoreUnavailable):  # when this process tries the store again
+            response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+        return response
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:

@@ -3,7 +3,6 @@ process follows the store on its own, so all workers and restarts serve the same
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -12,6 +11,7 @@ from collections.abc import Callable, Iterable
 from recsys.eventstore import EventStore, StoreError
 from recsys.service import ServedBundle
 from recsys.service.live import LiveItems
+from recsys_serving.store_watch import store_failed
 
 log = logging.getLogger("recsys.server")
 
@@ -48,8 +48,7 @@ class LiveCatalogue:
                     self.live.overlay = overlay.updated(stored)
                     self._mark = mark
             except StoreError as exc:
-                log.error('{"event": "catalogue_refresh_failed", "reason": %s}',
-                          json.dumps(str(exc)))  # fmt: skip
+                store_failed("catalogue_refresh_failed", exc)
             for served in self.bundles():
                 served.follow()  # also when an available_until has passed
 

@@ -14,6 +14,7 @@ from recsys.eventstore import EventStore, StoreError
 from recsys.experiments import ExperimentConfig, Experiments
 from recsys.experiments.stored import definition_config
 from recsys_serving.state import supervised
+from recsys_serving.store_watch import store_failed
 
 log = logging.getLogger("recsys.server")
 
@@ -56,8 +57,7 @@ class LiveExperiments:
                     return
                 experiments = self._read()
             except StoreError as exc:
-                log.error('{"event": "experiments_refresh_failed", "reason": %s}',
-                          json.dumps(str(exc)))  # fmt: skip
+                store_failed("experiments_refresh_failed", exc)
                 return
             self._mark = mark
             self._publish(experiments)

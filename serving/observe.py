@@ -71,6 +71,14 @@ class Metrics:
         self.reloads = Counter(
             "recsys_reloads", "Bundle reloads by outcome", ["outcome"], registry=self.registry
         )
+        self.store_available = Gauge(
+            "recsys_store_available", "1 while the event store answers, 0 while it is down",
+            registry=self.registry, multiprocess_mode="livemostrecent",
+        )  # fmt: skip
+        self.degraded = Counter(
+            "recsys_degraded_answers", "Answers given without the event store (bundle only)",
+            ["endpoint"], registry=self.registry,
+        )  # fmt: skip
         self.thread_errors = Counter(
             "recsys_background_errors", "Errors in background threads (logged; the loop went on)",
             ["thread"], registry=self.registry,

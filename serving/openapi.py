@@ -144,6 +144,9 @@ def components() -> dict[str, Any]:
             "experiment": {"type": "string", "nullable": True},
             "variant": {"type": "string", "nullable": True},
             "items": {"type": "array", "items": item},
+            "degraded": {"type": "string", "enum": ["store_unavailable"],
+                         "description": "present when the answer lacks something: "
+                         "store_unavailable, from the bundle alone (no fresh events)"},
         },
     }
     error = {

@@ -8,13 +8,31 @@ from flask import Blueprint, Response, current_app, g
 
 from recsys.errors import BundleError, NoModelError
 from recsys_serving.access import METRICS, NONE
+from recsys_serving.http import query_args
 from recsys_serving.openapi import spec
-from recsys_serving.params import accepts
+from recsys_serving.params import BOOLEAN, Param, accepts
 from recsys_serving.resources import resources
 
 bp = Blueprint("ops", __name__)
 STATUS = {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}}
-READY = {**STATUS, "properties": {"status": {"type": "string"}, "version": {"type": "string"}}}
+OUTAGE = {
+    "type": "object",
+    "required": ["since", "personal_picks", "writes", "retry_in"],
+    "properties": {
+        "since": {"type": "number", "description": "Unix seconds"},
+        "personal_picks": {"type": "string", "enum": ["bundle_only", "refused"],
+                           "description": "refused: no forgotten list was read yet (503)"},
+        "writes": {"type": "string", "enum": ["refused"], "description": "503 + Retry-After"},
+        "retry_in": {"type": "number", "description": "seconds until this process tries again"},
+    },
+}  # fmt: skip
+READY = {**STATUS, "properties": {
+    "status": {"type": "string", "enum": ["ready", "degraded"]}, "version": {"type": "string"},
+    "degraded": {"type": "object", "properties": {"event_store": OUTAGE},
+                 "description": "what does not work now, and what is answered instead"},
+}}  # fmt: skip
+STRICT = Param("strict", BOOLEAN, "503 while degraded too (default: 200, since a degraded "
+               "process still answers)", default=False)  # fmt: skip
 RELOADED = {
     "type": "object",
     "required": ["request_id", "previous", "version", "reloaded"],
@@ -32,12 +50,19 @@ def healthz() -> dict[str, Any]:
 
 
 @bp.get("/readyz")
-@accepts(response=READY, access=NONE)
+@accepts(query=(STRICT,), response=READY, access=NONE)
 def readyz() -> dict[str, Any]:
-    """Ready when a bundle is loaded (503 until then)."""
-    holder = resources().holder
+    """Ready when a bundle is loaded (503 until then); "degraded", still 200, while the event
+    store is down (bundle-only picks, writes refused), 503 then with strict=true."""
+    found = resources()
+    holder = found.holder
     if not holder.ready:
         raise NoModelError(f"no model bundle loaded yet from {holder.models_dir}")
+    degraded = found.watch.degraded()
+    if degraded and query_args()["strict"]:
+        raise found.watch.unavailable("readiness is strict")
+    if degraded:
+        return {"status": "degraded", "version": holder.version, "degraded": degraded}
     return {"status": "ready", "version": holder.version}
 
 

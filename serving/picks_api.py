@@ -10,12 +10,13 @@ from flask import Blueprint, g
 
 from recsys import service
 from recsys.errors import ParameterError
+from recsys.eventstore import StoreUnavailable
 from recsys.experiments import routing
 from recsys.service import ServedBundle
 from recsys_serving.access import PERSONAL, PUBLIC, require_user
 from recsys_serving.http import body_args, path_id, query_args, request_query, user_path_id
 from recsys_serving.params import IDS, PICKS, PICKS_QUERY, STRING, Param, accepts
-from recsys_serving.resources import is_forgotten, picks_body, resources
+from recsys_serving.resources import DEGRADED_STORE, is_forgotten, picks_body, resources
 
 bp = Blueprint("picks", __name__)
 ANONYMOUS = "anonymous"
@@ -137,10 +138,11 @@ def batch() -> dict[str, Any]:
 
 def user_body(placement: str, user_id: str, query: service.Query, served: ServedBundle
               ) -> dict[str, Any]:  # fmt: skip
-    """A user's personalised picks, their recent store events folded in."""
-    fresh, forgotten = user_activity(user_id)
+    """A user's personalised picks, their recent store events folded in (from the bundle alone,
+    and labelled so, while the store is down)."""
+    fresh, forgotten, degraded = user_activity(user_id)
     ranker = routing.user_ranker(user_id, fresh, forgotten)
-    return routed_body(placement, user_id, user_id, query, served, ranker, forgotten)
+    return routed_body(placement, user_id, user_id, query, served, ranker, forgotten, degraded)
 
 
 def routed_body(
@@ -151,6 +153,7 @@ def routed_body(
     served: ServedBundle,
     rank: routing.Rank,
     forgotten: bool = False,
+    degraded: str | None = None,
 ) -> dict[str, Any]:
     """The response for the visitor's variant (recsys.experiments.routing), recorded as
     `user_id`'s; a forgotten customer is routed as a new visitor."""
@@ -159,17 +162,24 @@ def routed_body(
         found.experiments, placement, visitor_id, query, served, forgotten
     )
     answer = routing.routed(assignment, served, query, rank, found.holder.pin, g.request_id)
-    return picks_body(placement, answer.picks, answer.served, assignment, user_id)
+    return picks_body(placement, answer.picks, answer.served, assignment, user_id, degraded)
 
 
-def user_activity(user_id: str) -> tuple[list[tuple[str, str]], bool]:
-    """The user's recent store events as (item_id, event_type), and whether they were forgotten
-    (then no bundle, the serving one or a pinned one, may answer for them). The store keeps no
+def user_activity(user_id: str) -> tuple[list[tuple[str, str]], bool, str | None]:
+    """The user's recent store events as (item_id, event_type), whether they were forgotten
+    (then no bundle, the serving one or a pinned one, may answer for them), and why the events
+    are missing (DEGRADED_STORE while the store is down; None otherwise). The store keeps no
     events of a forgotten user, so only a user with none needs the forgotten check."""
     found = resources()
     if found.activity is not None and not found.activity.maybe_active(user_id):
-        return [], False
-    recent = found.store.recent_events(user_id, RECENT_EVENTS)
+        return [], False, None
+    try:
+        recent = found.store.recent_events(user_id, RECENT_EVENTS)
+    except StoreUnavailable:
+        gone = found.watch.is_forgotten(user_id)
+        if gone is None:  # a forgotten customer cannot be told apart: no personal picks
+            raise found.watch.unavailable("no forgotten list was read yet") from None
+        return [], gone, DEGRADED_STORE
     if recent:
-        return [(e.item_id, e.event_type) for e in recent], False
-    return [], is_forgotten(user_id)
+        return [(e.item_id, e.event_type) for e in recent], False, None
+    return [], is_forgotten(user_id), None

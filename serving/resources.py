@@ -13,7 +13,7 @@ import orjson
 from flask import Flask, current_app, g
 
 from recsys.errors import BundleError, ConfigError
-from recsys.eventstore import EventStore
+from recsys.eventstore import EventStore, StoreUnavailable
 from recsys.experiments import Assignment, Experiments
 from recsys.service import Picks, ServedBundle
 from recsys_serving.activity import ActivityMap
@@ -21,8 +21,10 @@ from recsys_serving.live_catalogue import LiveCatalogue
 from recsys_serving.observe import Metrics
 from recsys_serving.settings import Settings
 from recsys_serving.state import BundleHolder, ProcessLocal, ServedLog
+from recsys_serving.store_watch import StoreWatch
 
 log = logging.getLogger("recsys.server")
+DEGRADED_STORE = "store_unavailable"  # picks from the bundle alone: no fresh events
 
 
 @dataclass
@@ -34,6 +36,7 @@ class Resources:
     metrics: Metrics
     served_log: ServedLog
     threads: ProcessLocal
+    watch: StoreWatch
     activity: ActivityMap | None = None
     catalogue: LiveCatalogue | None = None
 
@@ -92,11 +95,16 @@ def resources() -> Resources:
 
 
 def is_forgotten(user_id: str) -> bool:
-    """Whether the customer was forgotten (the activity map rules most users out at once)."""
+    """Whether the customer was forgotten (the activity map rules most users out at once); while
+    the store is down, from the last forgotten list read (serving/store_watch.py)."""
     found = resources()
     if found.activity is not None and not found.activity.maybe_active(user_id):
         return False
-    return found.store.is_forgotten(user_id)
+    try:
+        return found.store.is_forgotten(user_id)
+    except StoreUnavailable:
+        gone = found.watch.is_forgotten(user_id)
+        return gone is None or gone  # unknown: answered as a new visitor, using nothing of theirs
 
 
 def picks_body(
@@ -105,10 +113,12 @@ def picks_body(
     served: ServedBundle,
     assignment: Assignment | None,
     user_id: str | None,
+    degraded: str | None = None,
 ) -> dict[str, Any]:
     """The response body, the picks rendered with the ids of `served` (the bundle whose item
     numbers they hold); records it for attribution (responses in an experiment, or every one
-    with server.record_served = "all") and counts fallbacks."""
+    with server.record_served = "all") and counts fallbacks. `degraded` says why the answer
+    lacks something (DEGRADED_STORE: the store's fresh events)."""
     found = resources()
     item_ids, items = rendered_once(picks, served)
     experiment = assignment.experiment if assignment else None
@@ -121,13 +131,17 @@ def picks_body(
     if picks.fallback:
         found.metrics.fallbacks.labels(placement, picks.fallback).inc()
     g.model = picks.model
-    return {
+    body = {
         "request_id": g.request_id,
         "model": picks.model,
         "experiment": experiment,
         "variant": variant,
         "items": items,
     }
+    if degraded is not None:
+        body["degraded"] = degraded
+        found.metrics.degraded.labels(placement).inc()
+    return body
 
 
 def rendered_once(picks: Picks, served: ServedBundle) -> tuple[list[str], Any]:

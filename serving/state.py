@@ -16,7 +16,7 @@ from typing import Any
 
 from recsys.bundle import Bundle
 from recsys.errors import BundleError, NoModelError
-from recsys.eventstore import EventStore
+from recsys.eventstore import EventStore, StoreUnavailable
 from recsys.service import ServedBundle
 from recsys.service.live import LiveItems
 from recsys.versions import CURRENT, current_version, list_versions, version_folder
@@ -201,7 +201,8 @@ class ServedLog:
     request costs the request a GIL hand-over); the thread drains it every `interval` seconds in
     transactions of up to `batch` rows (one commit per response cost more than the response).
     The backlog is bounded: when the store cannot keep up, records are dropped and counted
-    (on_drop(count)), as are the rows of a batch the store refused. What is pending is written at
+    (on_drop(count)), as are the rows of a batch the store refused (all of them, at once, while
+    it is down). What is pending is written at
     exit (atexit, and gunicorn's worker_exit through serving/gunicorn.conf.py)."""
 
     def __init__(
@@ -242,6 +243,8 @@ class ServedLog:
                 rows = [self._pending.popleft() for _ in range(size)]
                 try:
                     written += self.store.record_served_many(rows)
+                except StoreUnavailable:  # the outage is logged once, by serving/store_watch.py
+                    self._on_drop(len(rows))
                 except Exception as exc:  # counted, and the log goes on
                     log.error('{"event": "served_log_failed", "rows": %d, "reason": %s}',
                               len(rows), json.dumps(str(exc)))  # fmt: skip

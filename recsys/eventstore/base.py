@@ -4,6 +4,10 @@ Connections come from a small pool: an operation borrows one and gives it back, 
 under any number of threads (and thread-per-request servers leak nothing). After a fork (gunicorn
 workers) the child never touches the parent's connections; it opens its own. Every write is one
 transaction: a crash leaves either all of a batch or none of it.
+
+A store that cannot be reached (recsys.eventstore.outage) fails every call at once with
+StoreUnavailable, tries again with a bounded backoff, and creates its schema on the first
+connection that works: a server may open it while its database is down.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from recsys.data.incoming import IncomingEvent
 from recsys.eventstore.definitions import ExperimentDefinitions
 from recsys.eventstore.forgetting import Forgetting
 from recsys.eventstore.items import ItemChanges
+from recsys.eventstore.outage import Outage, StoreUnavailable
 from recsys.eventstore.schema import (
     EVENT_COLUMNS,
     EVENTS_SCHEMA,
@@ -50,15 +55,23 @@ class EventStore(ExperimentDefinitions, ServedResponses, ItemChanges, Forgetting
     one_writer: ClassVar[bool] = False  # serialise this process's write transactions
     database_errors: ClassVar[tuple[type[Exception], ...]] = ()
 
-    def __init__(self, url: str, key: ForgetKey | None = None) -> None:
+    def __init__(self, url: str, key: ForgetKey | None = None, unreachable_ok: bool = False
+                 ) -> None:  # fmt: skip
         self.url = url
         self.key = key
         self._closed = False
+        self._schema_ready = False
+        self.outage = Outage()
         self._start_afresh()
         after_fork = weakref.WeakMethod(self._start_afresh)
         os.register_at_fork(after_in_child=lambda: (method := after_fork()) and method())
         try:
-            self._create_schema()
+            with self._connection():  # creates the schema
+                pass
+        except StoreUnavailable:
+            if not unreachable_ok:
+                self.close()
+                raise
         except BaseException:
             self.close()
             raise
@@ -68,6 +81,8 @@ class EventStore(ExperimentDefinitions, ServedResponses, ItemChanges, Forgetting
         which must never use its parent's connections nor wait on a lock held in the parent."""
         self._pool: list[Any] = []
         self._lock = threading.Lock()
+        self._schema_lock = threading.Lock()
+        self.outage.forked()
         # SQLite has one writer at a time anyway; threads queueing on a lock beat connections
         # polling in SQLite's busy handler (measured: benchmarks/bench_eventstore.py).
         self._writer_turn = threading.Lock() if self.one_writer else nullcontext()
@@ -82,21 +97,55 @@ class EventStore(ExperimentDefinitions, ServedResponses, ItemChanges, Forgetting
     def _lock_schema(self, cursor: Any) -> None:
         """Serialises schema creation between processes, where the backend needs it."""
 
+    def _lost(self, connection: Any | None) -> bool:
+        """After a database error: whether the server is out of reach (no connection could be
+        made, or the one in use died), rather than the statement failing."""
+        return False
+
     @contextmanager
     def _connection(self) -> Iterator[Any]:
         if self._closed:
             raise StoreError(f"event store {self.shown_url} is closed")
+        ticket = self.outage.check(self.shown_url)
         with self._lock:
             connection = self._pool.pop() if self._pool else None
         try:
             if connection is None:
                 connection = self._connect()
+            if not self._schema_ready:
+                self._create_schema(connection)
             yield connection
         except self.database_errors as exc:
+            if self._lost(connection):
+                raise self._unreachable(exc) from exc
             raise StoreError(f"event store {self.shown_url}: {first_line(exc)}") from exc
+        else:
+            self.outage.recovered(ticket)
         finally:
             if connection is not None:
                 self._give_back(connection)
+
+    def _unreachable(self, exc: Exception) -> StoreUnavailable:
+        """Begins (or goes on with) an outage; the idle connections, as dead as the one that
+        failed, are closed."""
+        reason = first_line(exc)
+        self.outage.failed(reason)
+        with self._lock:
+            idle = self._pool if self._pid == os.getpid() else []
+            self._pool = []
+        for connection in idle:
+            connection.close()
+        return StoreUnavailable(f"event store {self.shown_url}: {reason}",
+                                self.outage.retry_after())  # fmt: skip
+
+    def probe(self) -> bool:
+        """Whether the store answers a trivial query now; while it is unreachable, a try only
+        when one is due (False at once otherwise)."""
+        try:
+            self._query("SELECT 1")
+        except StoreError:
+            return False
+        return True
 
     def _give_back(self, connection: Any) -> None:
         with self._lock:
@@ -104,6 +153,7 @@ class EventStore(ExperimentDefinitions, ServedResponses, ItemChanges, Forgetting
                 not self._closed
                 and self._pid == os.getpid()
                 and len(self._pool) < IDLE_CONNECTIONS
+                and not self.outage.down
                 and self._usable(connection)
             )
             if keep:
@@ -113,15 +163,19 @@ class EventStore(ExperimentDefinitions, ServedResponses, ItemChanges, Forgetting
 
     @contextmanager
     def _transaction(self) -> Iterator[Any]:
-        with self._writer_turn, self._connection() as connection:
-            cursor = connection.cursor()
-            cursor.execute(self.begin)
-            try:
-                yield cursor
-                cursor.execute("COMMIT")
-            except BaseException:
-                self._roll_back(connection)
-                raise
+        with self._writer_turn, self._connection() as connection, self._begun(connection) as cursor:
+            yield cursor
+
+    @contextmanager
+    def _begun(self, connection: Any) -> Iterator[Any]:
+        cursor = connection.cursor()
+        cursor.execute(self.begin)
+        try:
+            yield cursor
+            cursor.execute("COMMIT")
+        except BaseException:
+            self._roll_back(connection)
+            raise
 
     def _roll_back(self, connection: Any) -> None:
         """Best effort: a connection that cannot roll back is closed, never pooled again."""
@@ -139,23 +193,29 @@ class EventStore(ExperimentDefinitions, ServedResponses, ItemChanges, Forgetting
             cursor.execute(self._sql(query), params)
             return cursor.fetchall()
 
-    def _create_schema(self) -> None:
-        with self._transaction() as cursor:
-            self._lock_schema(cursor)
-            for statement in SCHEMA:
-                cursor.execute(statement.format(id=self.id_column))
-            cursor.execute("SELECT version FROM schema_version")
-            row = cursor.fetchone()
-            if row is None:
-                cursor.execute(
-                    self._sql("INSERT INTO schema_version VALUES (?)"), (SCHEMA_VERSION,)
-                )
-            elif row[0] > SCHEMA_VERSION:
-                raise StoreError(
-                    f"event store {self.shown_url} has schema version {row[0]}; this recsys "
-                    f"reads up to {SCHEMA_VERSION}"
-                )
-            self._check_key(cursor)
+    def _create_schema(self, connection: Any) -> None:
+        """On the first connection that works (once per store object)."""
+        with self._schema_lock:
+            if self._schema_ready:
+                return
+            with self._begun(connection) as cursor:
+                self._set_up_schema(cursor)
+            self._schema_ready = True
+
+    def _set_up_schema(self, cursor: Any) -> None:
+        self._lock_schema(cursor)
+        for statement in SCHEMA:
+            cursor.execute(statement.format(id=self.id_column))
+        cursor.execute("SELECT version FROM schema_version")
+        row = cursor.fetchone()
+        if row is None:
+            cursor.execute(self._sql("INSERT INTO schema_version VALUES (?)"), (SCHEMA_VERSION,))
+        elif row[0] > SCHEMA_VERSION:
+            raise StoreError(
+                f"event store {self.shown_url} has schema version {row[0]}; this recsys "
+                f"reads up to {SCHEMA_VERSION}"
+            )
+        self._check_key(cursor)
 
     @property
     def shown_url(self) -> str:

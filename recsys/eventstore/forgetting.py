@@ -126,6 +126,11 @@ class Forgetting:
             raise ForgetSecretError(f"event store {self.shown_url} {NO_SECRET}")
         return Forgotten(digests, self.key, self.shown_url)
 
+    def forgotten_count(self) -> int:
+        """How many customers were forgotten: rows are never removed, so it moves with every
+        forget (a reader holding the list re-reads it only then)."""
+        return int(self._query("SELECT COUNT(*) FROM forgotten")[0][0])
+
     def forgotten_users(self) -> set[str]:
         """The keyed digests of every forgotten user id."""
         return {digest for (digest,) in self._query("SELECT digest FROM forgotten")}

@@ -34,13 +34,17 @@ class PostgresStore(EventStore):
     id_column: ClassVar[str] = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
     placeholder: ClassVar[str] = "%s"
 
-    def __init__(self, url: str, key: ForgetKey | None = None) -> None:
+    def __init__(self, url: str, key: ForgetKey | None = None, unreachable_ok: bool = False
+                 ) -> None:  # fmt: skip
         self.psycopg = psycopg_module()
         self.database_errors = (self.psycopg.Error,)
-        super().__init__(url, key)
+        super().__init__(url, key, unreachable_ok)
 
     def _connect(self) -> Any:
         return self.psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+
+    def _lost(self, connection: Any | None) -> bool:
+        return connection is None or bool(connection.closed)
 
     def _usable(self, connection: Any) -> bool:
         idle = self.psycopg.pq.TransactionStatus.IDLE
