@@ -1,5 +1,7 @@
 """`recsys train` end to end (read, matrix, fit, index, publish) next to the same ALS fit called
 directly on the same matrix in the same run: the ratio of their times, and peak memory of each.
+Then the trainer's candidate search (recsys.batch_search: every user's `server.candidates` best
+items) next to FAISS's own batch search (IndexFlatIP, all cores) of the same published vectors.
 
     .venv/bin/python -m benchmarks.bench_train --events 10000000
 """
@@ -7,15 +9,28 @@ directly on the same matrix in the same run: the ratio of their times, and peak 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
+import faiss
+import numpy as np
 from threadpoolctl import threadpool_limits
 
-from benchmarks.common import generated_shop, peak_rss_mb, print_table, shop_arguments, write_json
+from benchmarks.common import (
+    generated_shop,
+    peak_rss_mb,
+    print_table,
+    shop_arguments,
+    timed,
+    write_json,
+)
+from recsys import batch_search
 from recsys.config import Config
 from recsys.data import Interactions, load_events
 from recsys.models.als import ALS
@@ -54,6 +69,29 @@ def bare_fit(events_path: Path) -> tuple[float, dict]:
     return seconds, {"users": matrix.shape[0], "items": matrix.shape[1], "nnz": matrix.nnz}
 
 
+def candidate_search(models: Path, k: int) -> list[dict[str, Any]]:
+    """Seconds of every user's top-k over the published ALS vectors: ours, then FAISS's."""
+    folder = models / (models / "CURRENT").read_text().strip() / "models" / "als"
+    users = np.load(folder / "user_factors.npy")
+    items = np.load(folder / "item_factors.npy")
+    ours_s, (_, ours) = timed(lambda: batch_search.top_k(users, items, k))
+    index = faiss.IndexFlatIP(items.shape[1])
+    index.add(items)
+    faiss_s, (_, reference) = timed(lambda: index.search(users, k))
+    same = np.mean([len(np.intersect1d(a, b)) / k for a, b in zip(ours, reference, strict=True)])
+    what = f"top-{k} of {len(users):,} users x {len(items):,} items"
+    return [
+        {"what": f"{what}: recsys.batch_search", "seconds": ours_s, "same as FAISS": same},
+        {"what": f"{what}: FAISS IndexFlatIP.search", "seconds": faiss_s, "same as FAISS": 1.0},
+    ]
+
+
+def stages(models: Path) -> dict[str, float]:
+    """Seconds per stage, as the published manifest records them."""
+    version = (models / "CURRENT").read_text().strip()
+    return json.loads((models / version / "manifest.json").read_text())["seconds"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     shop_arguments(parser, events=10_000_000, users=200_000, items=50_000)
@@ -62,19 +100,29 @@ def main() -> None:
     with generated_shop(args) as folder:
         events = folder / "events.parquet"
         train_s, train_mb = run_train_cli(events, folder / "models")
+        stage_s = stages(folder / "models")
         fit_s, shape = bare_fit(events)
+        search = candidate_search(folder / "models", Config().server.candidates)
     rows = [
         {"what": "recsys train (CLI, end to end)", "seconds": train_s, "peak MB": train_mb},
         {"what": "implicit ALS fit only (same matrix)", "seconds": fit_s, "peak MB": peak_rss_mb()},
     ]
     print_table(rows)
+    print("stages: " + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in stage_s.items()))
     ratio = train_s / fit_s
     print(f"{args.events:,} events, {shape}: train / bare fit = {ratio:.2f} (target <= 1.5)")
+    print_table(search)
+    search_ratio = search[0]["seconds"] / search[1]["seconds"]
+    print(f"candidate search / FAISS batch search = {search_ratio:.2f} (target <= 1)")
+    load = [round(x, 2) for x in os.getloadavg()]
+    print(f"load average (1, 5, 15 min) after the run: {load}")
     write_json(
         "train",
-        {"args": vars(args), "matrix": shape, "results": rows, "ratio_train_over_fit": ratio},
+        {"args": vars(args), "matrix": shape, "results": rows, "stages": stage_s,
+         "ratio_train_over_fit": ratio, "candidate_search": search,
+         "ratio_search_over_faiss": search_ratio, "load_average": load},
         args.out_json,
-    )
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,0 +1,91 @@
+"""Exact top-k by inner product for a large batch of queries: training's job of precomputing every
+user's candidates. Blocked float32 matrix products; each block's best are kept by a per-query
+score floor (the k-th best so far) instead of a heap update per scored item; and items are visited
+in decreasing norm, so a query stops as soon as |query| x |item|, the most any item left can score
+(Cauchy-Schwarz), cannot beat its floor. ALS gives the few popular items long vectors and most
+items short ones, so most queries stop after a small share of the catalogue. The result is brute
+force's (FAISS's IndexFlatIP, ties aside); benchmarks/bench_train.py times both on the same
+vectors."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+QUERY_BLOCK = 1024  # queries scored together: one thread's unit of work
+ITEM_CHUNK = 2048  # items per matrix product; after each, the queries that cannot gain stop
+SLACK = 1e-4  # float32 products can exceed the exact bound by rounding: stop a hair later
+
+
+class NormOrdered:
+    """Items sorted by decreasing norm, with each one's norm: the bound of what it can score."""
+
+    def __init__(self, items: np.ndarray) -> None:
+        norms = np.linalg.norm(np.asarray(items, np.float32), axis=1)
+        self.order = np.argsort(-norms, kind="stable")
+        self.items = np.ascontiguousarray(np.asarray(items)[self.order], dtype=np.float32)
+        self.bounds = norms[self.order] * (1 + SLACK)
+
+
+def top_k(
+    queries: np.ndarray, items: np.ndarray, k: int, threads: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each query's `k` best items by inner product, best first: (scores float32, item numbers
+    int64), one row per query and min(k, items) columns. Blocks of queries run on `threads`
+    threads (default: the cores this process may use), each with single-threaded BLAS."""
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    k = min(k, len(items))
+    if k <= 0 or not len(queries):
+        return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
+    ordered = NormOrdered(items)
+    starts = range(0, len(queries), QUERY_BLOCK)
+    workers = threads or len(os.sched_getaffinity(0))
+    with threadpool_limits(1, "blas"), ThreadPoolExecutor(max(1, workers)) as pool:
+        blocks = list(pool.map(lambda s: block_top_k(queries[s : s + QUERY_BLOCK], ordered, k),
+                               starts))  # fmt: skip
+    scores = np.vstack([found[0] for found in blocks])
+    return scores, ordered.order[np.vstack([found[1] for found in blocks])]
+
+
+def block_top_k(queries: np.ndarray, ordered: NormOrdered, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """One block's top-k (scores, positions in `ordered`), best first."""
+    n_items = len(ordered.items)
+    first = min(n_items, max(ITEM_CHUNK, k))
+    scores = queries @ ordered.items[:first].T
+    best_ids = np.argpartition(scores, first - k, axis=1)[:, first - k :].astype(np.int64)
+    best = np.take_along_axis(scores, best_ids, axis=1)
+    floor = best.min(axis=1)
+    reach = np.linalg.norm(queries, axis=1)
+    for start in range(first, n_items, ITEM_CHUNK):
+        live = np.flatnonzero(reach * ordered.bounds[start] > floor)
+        if not len(live):
+            break
+        scores = queries[live] @ ordered.items[start : start + ITEM_CHUNK].T
+        rows, columns = np.nonzero(scores > floor[live, None])
+        if len(rows):
+            merge(best, best_ids, live[rows], columns + start, scores[rows, columns])
+            floor[live] = best[live].min(axis=1)
+    order = np.argsort(-best, axis=1, kind="stable")
+    return np.take_along_axis(best, order, axis=1), np.take_along_axis(best_ids, order, axis=1)
+
+
+def merge(
+    best: np.ndarray, best_ids: np.ndarray, rows: np.ndarray, ids: np.ndarray, values: np.ndarray
+) -> None:
+    """Folds new entries (rows ascending) into each row's k best, in place: the rows hit are laid
+    out with their new entries after their current best, and partitioned once."""
+    k = best.shape[1]
+    hit, first, counts = np.unique(rows, return_index=True, return_counts=True)
+    width = k + int(counts.max())
+    scores = np.full((len(hit), width), -np.inf, np.float32)
+    found = np.zeros((len(hit), width), np.int64)
+    scores[:, :k], found[:, :k] = best[hit], best_ids[hit]
+    slot = np.repeat(np.arange(len(hit)), counts)
+    column = k + np.arange(len(rows)) - np.repeat(first, counts)
+    scores[slot, column], found[slot, column] = values, ids
+    keep = np.argpartition(scores, width - k, axis=1)[:, width - k :]
+    best[hit] = np.take_along_axis(scores, keep, axis=1)
+    best_ids[hit] = np.take_along_axis(found, keep, axis=1)
