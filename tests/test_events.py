@@ -103,7 +103,7 @@ def test_optional_columns_are_kept(tmp_path: Path) -> None:
     )
     extra = load_events(path, TYPES).extra
     assert extra.column("quantity").to_pylist()[0] == 2
-    assert extra.column("order_id").to_pylist() == ["o1", ""]
+    assert extra.column("order_id").to_pylist() == ["o1", None]  # "" is no order id
 
 
 BAD = [

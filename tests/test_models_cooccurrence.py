@@ -108,6 +108,19 @@ def test_baskets_by_order_then_by_user_and_window() -> None:
     assert found == [(0, 1), (0, 3), (1,), (2,)]
 
 
+def test_an_empty_order_id_in_a_csv_is_no_order(tmp_path: Path) -> None:
+    """Two customers' purchases without order ids are two baskets (by user and time window), not
+    one basket of every row whose order_id is "" (the Spark engine reads them the same way)."""
+    path = tmp_path / "events.csv"
+    lines = ["user_id,item_id,event_type,timestamp,order_id", "a,x,purchase,0,", "a,y,purchase,5,"]
+    lines += ["b,z,purchase,0,", "b,w,purchase,9,", "c,x,purchase,0,o1", "c,w,purchase,0,o1"]
+    path.write_text("\n".join(lines) + "\n")
+    events = load_events(path, ("purchase",))
+    baskets = group_matrix(events, np.ones(len(events), bool), "order_id", 24.0, 4)
+    found = {frozenset(events.items.ids(baskets[r].indices)) for r in range(baskets.shape[0])}
+    assert found == {frozenset("xy"), frozenset("zw"), frozenset("xw")}
+
+
 @pytest.fixture(scope="module")
 def shop_model(shop: Path) -> tuple[Cooccurrence, Events]:
     config = Config()

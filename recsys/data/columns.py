@@ -21,6 +21,12 @@ def as_strings(column: pa.ChunkedArray) -> pa.Array:
     return column.cast(pa.string())
 
 
+def empty_as_null(column: pa.Array) -> pa.Array:
+    """An optional id column with "" (what CSV gives for a missing value) as null, i.e. not set:
+    an empty order id is no order, not one basket shared by every such row."""
+    return pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
+
+
 def empty_mask(column: pa.Array) -> np.ndarray:
     """Rows whose id is null, empty or only spaces."""
     blank = pc.equal(pc.utf8_trim_whitespace(column), "")

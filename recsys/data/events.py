@@ -12,7 +12,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from recsys.data.columns import as_strings, empty_mask, parse_numbers, parse_timestamps
+from recsys.data.columns import (
+    as_strings,
+    empty_as_null,
+    empty_mask,
+    parse_numbers,
+    parse_timestamps,
+)
 from recsys.data.readers import RawTable, input_files, read_raw
 from recsys.data.vocabulary import Vocabulary
 from recsys.errors import InputError
@@ -126,7 +132,7 @@ def validate(
     checks.append(("timestamp", "unparsable timestamp", bad_time))
     for name in OPTIONAL_TEXT:
         if name in table.column_names:
-            columns[name] = as_strings(table.column(name))
+            columns[name] = empty_as_null(as_strings(table.column(name)))
     for name, integer in OPTIONAL_NUMBERS.items():
         if name in table.column_names:
             columns[name], bad = parse_numbers(table.column(name), integer)
