@@ -80,6 +80,7 @@ class ServerConfig:
     log_user_ids: bool = False  # raw user ids in the access log (debugging); else their hash
     seen: str = "allow"  # personal picks' items the user interacted with: allow | exclude | cap
     seen_cap: float = 0.3  # with seen = "cap": at most this share of the list
+    explore_new: float = 0.1  # share of similar lists' and personal picks' slots for new items
 
     def check(self, key: str) -> None:
         at_least(f"{key}.max_body_bytes", self.max_body_bytes, 1)
@@ -92,6 +93,7 @@ class ServerConfig:
         one_of(f"{key}.record_served", self.record_served, RECORD_SERVED)
         one_of(f"{key}.seen", self.seen, ("allow", "exclude", "cap"))
         between(f"{key}.seen_cap", self.seen_cap, 0, 1)
+        between(f"{key}.explore_new", self.explore_new, 0, 0.5)
         for name in ("api_keys", "public_keys"):
             if any(not k.strip() for k in getattr(self, name)):
                 raise ConfigError(f"{key}.{name}", "holds an empty key")

@@ -61,6 +61,8 @@ SHOWN = {
         "price": {"type": "number", "nullable": True}, "in_stock": {"type": "boolean"},
         "hidden": {"type": "boolean"},
         "available_until": {"type": "string", "format": "date-time", "nullable": True},
+        "added": {"type": "string", "format": "date-time", "nullable": True,
+                  "description": "when POST /v1/items first named it (new arrivals' order)"},
         "properties": {"type": "object"}, "available": {"type": "boolean"},
         "deleted": {"type": "boolean"}, "known_to_model": {"type": "boolean"},
         "changed": {"type": "boolean", "description": "changed since the bundle was trained"},

@@ -22,6 +22,8 @@ bp = Blueprint("picks", __name__)
 ANONYMOUS = "anonymous"
 WINDOW = "trending over the bundle's [models.<popular>] window_days (e.g. 7d), or all"
 RECENT_EVENTS = 100  # store events folded into a user's vector per request
+NEW_ARRIVALS_QUERY = tuple(p for p in PICKS_QUERY if p.name in
+                           ("n", "category", "exclude", "in_stock", "filter", "boost"))  # fmt: skip
 BASKET = Param("items", IDS, "item ids (the basket, or those seen this session)", required=True)
 BATCH_RESULTS = {
     "type": "object",
@@ -100,6 +102,16 @@ def popular() -> dict[str, Any]:
         raise ParameterError("window", f"must be {days:g}d (trending) or all, got {window!r}")
     picks = service.popular(served, query, trending)
     return picks_body("popular", picks, served, None, None)
+
+
+@bp.get("/v1/new-arrivals")
+@accepts(query=NEW_ARRIVALS_QUERY, response=PICKS, access=PUBLIC)
+def new_arrivals() -> dict[str, Any]:
+    """The newest items (of a category): those added through POST /v1/items since training,
+    newest first, then catalogue items without interactions; refilled with popular ones."""
+    query = request_query()
+    served = resources().holder.served
+    return picks_body("new-arrivals", service.new_arrivals(served, query), served, None, None)
 
 
 @bp.post("/v1/sessions/recommendations")

@@ -67,6 +67,7 @@ def routes(user: str, item: str) -> list[tuple[str, str, str, Any, tuple[int, ..
          PUBLIC_OK),
         ("POST", "/v1/cross-sell", "/v1/cross-sell", {"items": [item]}, PUBLIC_OK),
         ("GET", "/v1/popular", "/v1/popular", None, PUBLIC_OK),
+        ("GET", "/v1/new-arrivals", "/v1/new-arrivals", None, PUBLIC_OK),
         ("POST", "/v1/sessions/recommendations", "/v1/sessions/recommendations",
          {"items": [item]}, PUBLIC_OK),
         ("POST", "/v1/events", "/v1/events", {"events": [event(visitor, item, "click")]},

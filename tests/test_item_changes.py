@@ -79,13 +79,14 @@ def test_changes_merge_per_item_and_are_read_since_a_mark(store_url: str) -> Non
         second = store.change_items([("a", {"brand": "acme"}), ("a", {"in_stock": True})], 200.0)
         assert (first, second) == (1, 2) and store.catalogue_mark() == 2
         items = {item.item_id: item for item in store.items_changed_since(0)}
-        assert items["a"].fields == {"in_stock": True, "brand": "acme"}
-        assert items["a"].times == {"in_stock": 200.0, "brand": 200.0}
+        # `added`: when the store first heard of the item (new arrivals are ordered by it)
+        assert items["a"].fields == {"added": 100.0, "in_stock": True, "brand": "acme"}
+        assert items["a"].times == {"added": 100.0, "in_stock": 200.0, "brand": 200.0}
         assert [item.item_id for item in store.items_changed_since(first)] == ["a"]
         store.change_items([("b", {"deleted": True})], 300.0)
         store.change_items([("b", {"hidden": False})], 400.0)
         (b,) = store.items_changed_since(3)
-        assert b.fields == {"price": 3.0, "deleted": False, "hidden": False}
+        assert b.fields == {"added": 100.0, "price": 3.0, "deleted": False, "hidden": False}
 
 
 def test_concurrent_writers_never_lose_a_change(store_url: str) -> None:  # noqa: F811
@@ -101,7 +102,7 @@ def test_concurrent_writers_never_lose_a_change(store_url: str) -> None:  # noqa
         for thread in threads:
             thread.join()
         (shared,) = store.items_changed_since(0)
-        assert len(shared.fields) == 40 and store.catalogue_mark() == 40
+        assert len(shared.fields) == 41 and store.catalogue_mark() == 40  # 40 and `added`
 
 
 def catalogue_of(rows: list[dict[str, object]]) -> Catalogue:

@@ -22,7 +22,7 @@ MAX_PROPERTIES = 64
 FLAGS = ("in_stock", "hidden")
 TEXTS = ("title", "category")
 FIELDS = (*FLAGS, *TEXTS, "price", "available_until", "properties")
-RESERVED = frozenset((*FIELDS, "item_id", "deleted"))
+RESERVED = frozenset((*FIELDS, "item_id", "deleted", "added"))  # the store sets `added`
 PROPERTY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 Change = dict[str, Any]  # field or property name -> value (None: the property is removed)
 

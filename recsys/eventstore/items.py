@@ -21,6 +21,7 @@ import orjson
 from recsys.eventstore.schema import IN_CHUNK
 
 COLUMNS = "item_id, fields, times, seq"
+ADDED = "added"  # the field holding when the store first heard of an item (Unix seconds)
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,8 @@ class ItemChanges:
 
     def change_items(self, changes: Sequence[tuple[str, dict[str, Any]]], at: float) -> int:
         """Merges each change into its item's stored fields, in one transaction; returns the
-        change counter's new value. Changing a deleted item brings it back."""
+        change counter's new value. Changing a deleted item brings it back. An item's first
+        change also stores when it was made (`added`: new arrivals are ordered by it)."""
         with self._transaction() as cursor:
             cursor.execute("UPDATE catalogue_mark SET changes = changes + 1 WHERE id = 1")
             cursor.execute("SELECT changes FROM catalogue_mark WHERE id = 1")
@@ -50,7 +52,9 @@ class ItemChanges:
             ids = list(dict.fromkeys(item_id for item_id, _ in changes))
             merged = self._stored(cursor, ids)
             for item_id, change in changes:
-                fields, times = merged.get(item_id, ({}, {}))
+                if item_id not in merged:  # first heard of: when (recsys.service.content)
+                    merged[item_id] = {ADDED: at}, {ADDED: at}
+                fields, times = merged[item_id]
                 if fields.get("deleted") and "deleted" not in change:
                     change = {**change, "deleted": False}
                 fields, times = {**fields, **change}, {**times, **dict.fromkeys(change, at)}

@@ -1,5 +1,6 @@
 """The picks logic of the server, free of HTTP: filters, fallbacks, fold-in, blending, diversity."""
 
+from recsys.service.arrivals import new_arrivals
 from recsys.service.picks import cross_sell, for_user, popular, session, similar
 from recsys.service.query import Picks, Query, Ranked
 from recsys.service.served import ServedBundle
@@ -11,6 +12,7 @@ __all__ = [
     "ServedBundle",
     "cross_sell",
     "for_user",
+    "new_arrivals",
     "popular",
     "session",
     "similar",

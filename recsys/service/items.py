@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from recsys.data.columns import parse_one_timestamp
+from recsys.eventstore.items import ADDED
 from recsys.service.served import ServedBundle
 
 KNOWN = ("title", "category", "price", "in_stock", "hidden", "available_until")
@@ -29,6 +30,7 @@ def item_view(served: ServedBundle, item_id: str) -> dict[str, Any] | None:
         fields.update({key: plain(value) for key, value in row.items()})
     fields.update(changes or {})
     deleted = bool(fields.pop("deleted", False))
+    added = seconds_of(fields.pop(ADDED, None))
     until = seconds_of(fields.get("available_until"))
     available = (
         not deleted
@@ -42,6 +44,7 @@ def item_view(served: ServedBundle, item_id: str) -> dict[str, Any] | None:
         **{key: fields.get(key) for key in KNOWN if key != "available_until"},
         "hidden": truthy(fields.get("hidden")),
         "available_until": iso(until),
+        "added": iso(added),
         "properties": properties,
         "available": available,
         "deleted": deleted,

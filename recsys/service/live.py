@@ -117,6 +117,29 @@ def live_state(
     )
 
 
+def moved_categories(
+    items: Vocabulary,
+    overlay: ItemOverlay,
+    previous: tuple[ItemOverlay, Mapping[int, str]] | None = None,
+) -> Mapping[int, str]:
+    """The bundle's items (numbers) whose category the overlay changed, and their new paths; from
+    `previous` (an overlay and its answer) plus the items changed since when it can."""
+    delta = overlay.changes_since(previous[0]) if previous is not None else None
+    moved = dict(previous[1]) if previous is not None and delta is not None else {}
+    changes = overlay.items if delta is None else delta
+    numbers = items.indices(changes) if changes else np.empty(0, int)
+    for number, fields in zip(numbers.tolist(), changes.values(), strict=True):
+        if number >= 0 and "category" in fields:
+            moved[number] = str(fields["category"] or "")
+    return moved
+
+
+def in_path(path: str, category: str) -> bool:
+    """Whether `path` is `category` or below it."""
+    prefix = category.rstrip("/")
+    return path == prefix or path.startswith(prefix + "/")
+
+
 def base_columns(catalogue: Catalogue | None, n: int) -> tuple[np.ndarray, ...]:
     """The catalogue's stock, hidden and available_until per item (a bundle trained with item
     changes holds them; a catalogue file may too)."""

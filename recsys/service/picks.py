@@ -3,6 +3,7 @@ parameters in, ranked items with scores, reasons and the model (or fallback) tha
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
@@ -10,7 +11,14 @@ import numpy as np
 from recsys.models.base import Complements
 from recsys.models.vector import VectorModel
 from recsys.ranking import row_of
-from recsys.service.popular import POPULAR_MODEL, fallback, popular_ranked
+from recsys.service.arrivals import (
+    content_label,
+    explored,
+    new_number,
+    similar_by_content,
+    stand_ins,
+)
+from recsys.service.popular import POPULAR_IN_CATEGORY, POPULAR_MODEL, fallback, popular_ranked
 from recsys.service.query import Picks, Query, Ranked
 from recsys.service.rerank import boost, diversify, keep, member, pool_size, score_all
 from recsys.service.seen import seen_capped
@@ -66,7 +74,10 @@ def user_picks(
         unseen = personal_ranked(served, name, user, fresh_events, allowed, excluded, wanted)
         unseen_ranked = unseen[0] if unseen is not None else Ranked.empty()
         ranked = seen_capped(ranked, is_seen, unseen_ranked, wanted, query.seen_cap)
-    return finish(served, ranked, label, query, name, allowed, excluded)
+    picks = finish(served, ranked, label, query, name, allowed, excluded)
+    history, weights = served.history(user)
+    anchors = np.concatenate([history, fresh_items])
+    return explored(served, picks, query, anchors, np.concatenate([weights, fresh_weights]))
 
 
 def similar(
@@ -82,13 +93,17 @@ def similar_picks(
     served: ServedBundle, item_id: str, query: Query, model_name: str | None
 ) -> Picks:
     name = model_name or served.default_model
+    new = new_number(served, item_id)
+    if new is not None:  # the models know nothing about it: by content
+        return similar_by_content(served, new, query)
     item = served.bundle.items.index(item_id)
     allowed, excluded, wanted = request_scope(served, query, [item] if item is not None else [])
     if item is None or name not in served.bundle.models:
         ranked, label = fallback(served, allowed, excluded, query.n)
         return Picks(ranked, label, "popular")
     ranked = similar_ranked(served, name, np.array([item]), allowed, excluded, wanted)
-    return finish(served, ranked, served.label(name), query, name, allowed, excluded, [item])
+    picks = finish(served, ranked, served.label(name), query, name, allowed, excluded, [item])
+    return explored(served, picks, query, np.array([item]))
 
 
 def cross_sell(
@@ -102,6 +117,19 @@ def cross_sell(
 
 
 def cross_sell_picks(
+    served: ServedBundle, item_ids: Sequence[str], query: Query, model_name: str | None
+) -> Picks:
+    known, replaced = stand_ins(served, item_ids)
+    if replaced:  # new items stand in for the known ones most like them by content
+        asked = dataclasses.replace(query, exclude=(*query.exclude, *item_ids))
+        picks = known_cross_sell(served, known, asked, model_name)
+        if picks.model in (POPULAR_MODEL, POPULAR_IN_CATEGORY):
+            return picks
+        return Picks(picks.ranked, content_label(served), picks.fallback)
+    return known_cross_sell(served, item_ids, query, model_name)
+
+
+def known_cross_sell(
     served: ServedBundle, item_ids: Sequence[str], query: Query, model_name: str | None
 ) -> Picks:
     basket = np.unique(served.item_numbers(item_ids))
@@ -130,8 +158,9 @@ def cross_sell_picks(
 
 def session(served: ServedBundle, item_ids: Sequence[str], query: Query) -> Picks:
     """Picks for an anonymous visitor from the items seen this session (oldest first), through
-    recsys.session, then the usual filters and refill."""
-    seen = served.item_numbers(item_ids)
+    recsys.session (new items by the known ones most like them), then the usual filters and
+    refill."""
+    seen = served.item_numbers(stand_ins(served, item_ids)[0])
     allowed, excluded, wanted = request_scope(served, query)
     if not len(seen):
         ranked, label = fallback(served, allowed, excluded, query.n)

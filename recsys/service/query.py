@@ -26,6 +26,7 @@ class Query:
     boost: Boosts | None = None  # multiplies the scores of the items each boost matches
     seen: str | None = None  # personal picks: allow | exclude | cap items the user interacted with
     seen_cap: float = 0.3  # with seen = "cap": at most this share of the list
+    explore_new: float = 0.0  # known items' similar lists and personal picks: new items' share
 
 
 @dataclass

@@ -5,8 +5,9 @@ exclusions."""
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any, TypeVar
 
 import numpy as np
@@ -14,9 +15,18 @@ import numpy as np
 from recsys.bundle import Bundle
 from recsys.models.base import FoldIn
 from recsys.models.vector import VectorModel
+from recsys.service.content import ContentIndex, content_index
 from recsys.service.expressions import Expression
 from recsys.service.item_columns import ItemColumns, base_columns, expression_mask, live_columns
-from recsys.service.live import ItemOverlay, LiveItems, LiveState, both, live_state
+from recsys.service.live import (
+    ItemOverlay,
+    LiveItems,
+    LiveState,
+    both,
+    in_path,
+    live_state,
+    moved_categories,
+)
 from recsys.service.query import Query
 
 T = TypeVar("T")
@@ -58,6 +68,12 @@ class ServedBundle:
         self.damped = weights.get("damping", "log1p") == "log1p"
         self.live_items = live or LiveItems()
         self.state = live_state(catalogue, bundle.items, self.live_items.overlay)
+        counts = np.bincount(bundle.interactions.indices, minlength=self.n_items)
+        self.interaction_counts = counts[: self.n_items]
+        self.interacted = np.flatnonzero(self.interaction_counts > 0)
+        self._content: ContentIndex | None = None
+        self._moved: tuple[ItemOverlay, Mapping[int, str]] | None = None
+        self._content_lock = threading.Lock()
 
     def follow(self) -> LiveState:
         """The availability under the live catalogue's current overlay (rebuilt when the overlay
@@ -70,18 +86,39 @@ class ServedBundle:
         state = live_state(self.bundle.catalogue, self.bundle.items, overlay, None, state)
         if self._columns is not None:  # filters are in use: their columns follow too
             self.item_columns(state)
+        if self._content is not None:
+            self.content(state)
         self._masks, self._memo, self._compiled = {}, {}, {}
         self.state = state
         return state
+
+    def content(self, state: LiveState | None = None) -> ContentIndex:
+        """The items by content under `state` (the current one by default), built once per
+        bundle, then following the live catalogue; the live catalogue's own items join
+        `item_names` (content numbers from n_items on)."""
+        state = self.follow() if state is None else state
+        found = self._content
+        if found is not None and found.overlay is state.overlay:
+            return found
+        with self._content_lock:
+            found = self._content
+            if found is None or found.overlay is not state.overlay:
+                columns = self.item_columns(state)
+                found = content_index(
+                    columns, self.bundle.items, self.interaction_counts, state, found
+                )
+                self.item_names.extend(
+                    found.extras.arrow.to_pylist()[len(self.item_names) - self.n_items :]
+                )
+                self._content = found
+        return found
 
     def item_columns(self, state: LiveState) -> ItemColumns:
         """Item fields and properties under `state` (the catalogue's read once per bundle)."""
         found = self._columns
         if found is None or found[0] is not state.overlay:
             if self._base_columns is None:
-                self._base_columns = ItemColumns(
-                    base_columns(self.bundle.catalogue, self.n_items)
-                )
+                self._base_columns = ItemColumns(base_columns(self.bundle.catalogue, self.n_items))
             columns = live_columns(self._base_columns, self.bundle.items, state.overlay, found)
             found = self._columns = (state.overlay, columns)
         return found[1]
@@ -114,6 +151,7 @@ class ServedBundle:
                 for name in MAPPED_ARRAYS:
                     touch_pages(getattr(model, name))
         self.bundle.users.lookup, self.bundle.items.lookup  # noqa: B018 (built once, here)
+        self.content()
 
     def folds_in(self, model: object) -> bool:
         """isinstance(model, FoldIn), remembered: a protocol check costs tens of microseconds."""
@@ -162,10 +200,23 @@ class ServedBundle:
         return both(mask, state.available if in_stock else state.visible)
 
     def in_category(self, category: str) -> np.ndarray:
-        """Items in `category` or below it (a path prefix); a ParameterError naming `category`,
-        with close matches, when no item is in it."""
-        self.category_index.check(category)
-        return self.category_index.mask(category)
+        """Items in `category` or below it (a path prefix), under the live catalogue's category
+        changes; a ParameterError naming `category`, with close matches, when no item (nor an
+        item only the live catalogue knows) is in it."""
+        state = self.follow()
+        if self._moved is None or self._moved[0] is not state.overlay:
+            self._moved = (state.overlay, moved_categories(self.bundle.items, state.overlay,
+                                                           self._moved))  # fmt: skip
+        moved = self._moved[1]
+        live_paths = [*moved.values(), *self.content(state).extra_columns.values("category")]
+        if not any(in_path(str(path), category) for path in live_paths):
+            self.category_index.check(category)
+        mask = self.category_index.mask(category)
+        if moved:
+            mask = mask.copy()
+            for number, path in moved.items():
+                mask[number] = in_path(path, category)
+        return mask
 
     @property
     def item_category_codes(self) -> np.ndarray:

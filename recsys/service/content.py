@@ -1,0 +1,216 @@
+"""Items by content, for those the models know nothing about: an item added since training (only
+the live catalogue knows it) or one in the catalogue without interactions.
+
+Each item is a document of its title, its category's words and its text and true-flag properties
+(`brand_acme`), weighted by scikit-learn's TfidfVectorizer (fitted once per bundle, on the items
+known when it is first built; later ones are read with that vocabulary). Two items' content score
+is TEXT_WEIGHT x the cosine of their TF-IDF rows plus the rest x the share of their category paths
+they have in common. Scoring one item against 100k is one sparse product and a few comparisons.
+
+Content numbers are the bundle's item numbers, then the live catalogue's own items in the order
+they arrived, so a number never changes during a bundle's life.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from recsys.data.vocabulary import Vocabulary
+from recsys.eventstore.items import ADDED
+from recsys.service.item_columns import FLAG, NUMBER, TEXT, ItemColumns, live_columns
+from recsys.service.live import ItemOverlay, LiveState, live_state
+
+TEXT_WEIGHT = 0.7  # the rest is the category paths' overlap
+MAX_DEPTH = 8  # category levels compared
+NOT_WORDS = ("title", "category", "in_stock", "hidden")  # read on their own, or not words
+MAX_FEATURES = 200_000  # TF-IDF vocabulary bound
+
+
+@dataclass(frozen=True)
+class ContentIndex:
+    """One bundle's items, and the live catalogue's own, by content under one overlay."""
+
+    overlay: ItemOverlay
+    vectorizer: TfidfVectorizer
+    rows: sp.csr_matrix  # per content number its unit-length TF-IDF row
+    n_known: int  # the bundle's items come first
+    extras: Vocabulary  # the items only the live catalogue knows, numbered from n_known on
+    extra_state: LiveState  # their availability
+    extra_columns: ItemColumns  # their fields and properties (for filters)
+    paths: np.ndarray  # per content number its category path ('' none)
+    levels: np.ndarray  # (MAX_DEPTH, items): the number of each depth's path prefix, -1 past it
+    prefixes: dict[str, int]  # path prefix -> its number in `levels` (never shrinks)
+    depth: np.ndarray  # per content number the depth of its category path
+    new: np.ndarray  # content numbers of the items without interactions, extras included
+    added: np.ndarray  # per content number, when the live catalogue first heard of it (0: never)
+
+    @property
+    def size(self) -> int:
+        return int(self.rows.shape[0])
+
+    def scores(self, item: int, among: np.ndarray | None = None) -> np.ndarray:
+        """The content score of the content numbers `among` (None: every item) against the item
+        `item`."""
+        return self.profile_scores(self.rows[item], self.levels[:, item], among)
+
+    def profile_scores(
+        self, row: sp.csr_matrix, levels: np.ndarray, among: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The content score of `among` (None: every item) against a unit TF-IDF `row` and a
+        category path given by its prefix numbers per depth (-1 past its end)."""
+        rows = self.rows if among is None else self.rows[among]
+        text = rows @ np.asarray(row.todense(), np.float32).ravel()
+        mine = self.levels if among is None else self.levels[:, among]
+        shared = np.zeros(len(text), np.float32)
+        for depth, code in enumerate(levels.tolist()):
+            if code < 0:
+                break
+            shared += mine[depth] == code
+        depths = self.depth if among is None else self.depth[among]
+        longest = np.maximum(depths, max(int((levels >= 0).sum()), 1))
+        return TEXT_WEIGHT * text + (1 - TEXT_WEIGHT) * shared / longest
+
+    def shared_path(self, a: int, b: int) -> str:
+        """The longest category path prefix items a and b have in common ('' none)."""
+        same = (self.levels[:, a] >= 0) & (self.levels[:, a] == self.levels[:, b])
+        shared = MAX_DEPTH if same.all() else int(np.argmin(same))
+        return "/".join([part for part in str(self.paths[a]).split("/") if part][:shared])
+
+    def numbers(self, items: Vocabulary, item_ids: Iterable[str]) -> np.ndarray:
+        """Content numbers of ids the bundle (`items`) or the live catalogue knows; -1 others."""
+        ids = list(item_ids)
+        found = items.indices(ids)
+        extra = self.extras.indices(ids)
+        return np.where(found >= 0, found, np.where(extra >= 0, extra + self.n_known, -1))
+
+
+def content_index(
+    known: ItemColumns,
+    items: Vocabulary,
+    counts: np.ndarray,
+    state: LiveState,
+    previous: ContentIndex | None = None,
+) -> ContentIndex:
+    """The content of the bundle's `items` (`known`: their live columns, `counts`: interactions
+    per item) and of the overlay's own items; from `previous` plus the items changed since when
+    the overlay follows its one directly (the vectorizer is fitted by the first build only)."""
+    overlay = state.overlay
+    n_known = len(items)
+    earlier = previous.extras.lookup if previous is not None else {}
+    arrived = [i for i in overlay.items if i not in items.lookup and i not in earlier]
+    extras = Vocabulary([*earlier, *arrived])
+    extra_columns = live_columns(ItemColumns(skeleton(known, len(extras))), extras, overlay)
+    paths = np.concatenate([known.values("category"), extra_columns.values("category")])
+    prefixes = dict(previous.prefixes) if previous is not None else {}
+    delta = overlay.changes_since(previous.overlay) if previous is not None else None
+    if previous is None or delta is None:
+        texts = [*documents(known, range(n_known)), *documents(extra_columns, range(len(extras)))]
+        if previous is not None:
+            vectorizer, rows = previous.vectorizer, previous.vectorizer.transform(texts).tocsr()
+        else:
+            vectorizer, rows = fitted(texts)
+        levels = category_levels(paths, np.arange(len(paths)), prefixes)
+    else:
+        vectorizer = previous.vectorizer
+        in_bundle, in_extras = items.indices(delta), extras.indices(delta)
+        changed = np.unique(np.concatenate([in_bundle[in_bundle >= 0],
+                                            in_extras[in_extras >= 0] + n_known]))  # fmt: skip
+        rows = replaced_rows(previous.rows, changed, vectorizer, (known, extra_columns))
+        levels = category_levels(paths, changed, prefixes, previous.levels)
+    return ContentIndex(
+        overlay, vectorizer, rows, n_known, extras, live_state(None, extras, overlay),
+        extra_columns, paths, levels, prefixes, (levels >= 0).sum(axis=0).astype(np.float32),
+        np.concatenate([np.flatnonzero(counts == 0), n_known + np.arange(len(extras))]),
+        np.concatenate([added_times(known), added_times(extra_columns)]),
+    )  # fmt: skip
+
+
+def fitted(texts: list[str]) -> tuple[TfidfVectorizer, sp.csr_matrix]:
+    """A vectorizer fitted on `texts`, and their rows."""
+    vectorizer = TfidfVectorizer(sublinear_tf=True, max_features=MAX_FEATURES, dtype=np.float32)
+    try:
+        return vectorizer, vectorizer.fit_transform(texts).tocsr()
+    except ValueError:  # not one word (a catalogue without titles): a placeholder vocabulary
+        vectorizer.fit(["placeholder"])
+        return vectorizer, vectorizer.transform(texts).tocsr()
+
+
+def skeleton(known: ItemColumns, n: int) -> dict[str, tuple[str, np.ndarray]]:
+    """Empty columns of the bundle's fields for `n` items (so a filter reads the same fields)."""
+    empty = {FLAG: lambda: np.zeros(n, bool), NUMBER: lambda: np.full(n, np.nan),
+             TEXT: lambda: np.full(n, "", object)}  # fmt: skip
+    return {name: (kind, empty[kind]()) for name, (kind, _) in known.columns.items()}
+
+
+def documents(columns: ItemColumns, numbers: Iterable[int]) -> list[str]:
+    """Per item its title, its category's words and its properties as words (`brand_acme`, a
+    true flag's name)."""
+    texts = [(name, values) for name, (kind, values) in columns.columns.items()
+             if kind == TEXT and name not in NOT_WORDS]  # fmt: skip
+    flags = [(name, values) for name, (kind, values) in columns.columns.items()
+             if kind == FLAG and name not in NOT_WORDS]  # fmt: skip
+    titles, categories = columns.values("title"), columns.values("category")
+    found = []
+    for i in numbers:
+        words = [str(titles[i]), str(categories[i]).replace("/", " ")]
+        words += [f"{name}_{values[i]}".replace(" ", "_") for name, values in texts if values[i]]
+        words += [name for name, values in flags if values[i]]
+        found.append(" ".join(words))
+    return found
+
+
+def replaced_rows(
+    rows: sp.csr_matrix,
+    changed: np.ndarray,
+    vectorizer: TfidfVectorizer,
+    columns: tuple[ItemColumns, ItemColumns],
+) -> sp.csr_matrix:
+    """`rows` grown to every item (the bundle's `columns[0]`, then the extras' `columns[1]`),
+    with the rows of the `changed` content numbers read again."""
+    known, extras = columns
+    n_known = len(known.values("title"))
+    size = n_known + len(extras.values("title"))
+    more = sp.csr_matrix((size - rows.shape[0], rows.shape[1]), dtype=rows.dtype)
+    grown = sp.vstack([rows, more]).tocsr()
+    if not len(changed):
+        return grown
+    texts = [*documents(known, changed[changed < n_known]),
+             *documents(extras, changed[changed >= n_known] - n_known)]  # fmt: skip
+    fresh = vectorizer.transform(texts).tocoo()
+    keep = np.ones(size, np.float32)
+    keep[changed] = 0
+    placed = sp.csr_matrix((fresh.data, (changed[fresh.row], fresh.col)), shape=grown.shape)
+    return (sp.diags(keep) @ grown + placed).tocsr()
+
+
+def category_levels(
+    paths: np.ndarray,
+    numbers: np.ndarray,
+    prefixes: dict[str, int],
+    previous: np.ndarray | None = None,
+) -> np.ndarray:
+    """Per depth and item, the number of its path's prefix of that depth (-1 past its end):
+    `previous` grown to every item, the items `numbers` read again (each distinct path once;
+    `prefixes` numbers the prefixes and grows)."""
+    levels = np.full((MAX_DEPTH, len(paths)), -1, np.int64)
+    if previous is not None:
+        levels[:, : previous.shape[1]] = previous
+    distinct, where = np.unique(paths[numbers].astype(str), return_inverse=True)
+    of_distinct = np.full((MAX_DEPTH, len(distinct)), -1, np.int64)
+    for j, path in enumerate(distinct.tolist()):
+        parts = [part for part in path.split("/") if part][:MAX_DEPTH]
+        for depth in range(len(parts)):
+            of_distinct[depth, j] = prefixes.setdefault("/".join(parts[: depth + 1]), len(prefixes))
+    levels[:, numbers] = of_distinct[:, where.reshape(-1)]
+    return levels
+
+
+def added_times(columns: ItemColumns) -> np.ndarray:
+    if columns.kind(ADDED) != NUMBER:
+        return np.zeros(len(columns.values("title")))
+    return np.nan_to_num(np.asarray(columns.values(ADDED), float), nan=0.0)
