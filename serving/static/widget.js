@@ -5,14 +5,15 @@
 //   <div data-recsys="similar" data-item="sku-1"></div>
 //   <div data-recsys="cross-sell" data-items="sku-1,sku-2"></div>
 //   <div data-recsys="session"></div>  <div data-recsys="popular"></div>
-//   <div data-recsys="new-arrivals"></div>
+//   <div data-recsys="new-arrivals" data-category="shoes"></div>
 //
-// Optional attributes: data-title (a heading), data-link ("/p/{item_id}": a card's link when the
-// item has no url), data-currency (ISO code), data-user / data-token (on the script: the page's
-// signed-in customer). Cards are themed with CSS variables (--recsys-*). Impressions (when a list
-// is half visible) and clicks are sent with the response's request_id by navigator.sendBeacon;
-// nothing here ever throws into the page or delays it: a server that is down leaves the
-// containers empty, marked data-recsys-state="failed".
+// Optional attributes: data-category (popular and new arrivals: a category path), data-title (a
+// heading), data-link ("/p/{item_id}": a card's link when the item has no url), data-currency (ISO
+// code), data-user / data-token (on the script: the page's signed-in customer). Cards are themed
+// with CSS variables (--recsys-*). Impressions (when a list is half visible) and clicks are sent
+// with the response's request_id by navigator.sendBeacon; nothing here ever throws into the page
+// or delays it: a server that is down leaves the containers empty, marked
+// data-recsys-state="failed".
 
 export const KINDS = ['recommendations', 'similar', 'cross-sell', 'session', 'popular', 'new-arrivals'];
 export const SEEN_KEY = 'recsys-seen';
@@ -44,6 +45,7 @@ export function requestFor(kind, data, seen) {
   const n = Math.min(Math.max(parseInt(data.n || '6', 10) || 6, 1), MAX_N);
   const query = `?n=${n}`;
   const id = (value) => encodeURIComponent(value);
+  const inCategory = data.category ? `&category=${id(data.category)}` : '';
   switch (kind) {
     case 'recommendations':
       return data.user ? { method: 'GET', path: `v1/users/${id(data.user)}/recommendations${query}` } : null;
@@ -57,9 +59,9 @@ export function requestFor(kind, data, seen) {
     case 'session':
       return { method: 'POST', path: `v1/sessions/recommendations${query}`, body: { items: seen.slice(-MAX_SEEN) } };
     case 'popular':
-      return { method: 'GET', path: `v1/popular${query}` };
+      return { method: 'GET', path: `v1/popular${query}${inCategory}` };
     case 'new-arrivals':
-      return { method: 'GET', path: `v1/new-arrivals${query}` };
+      return { method: 'GET', path: `v1/new-arrivals${query}${inCategory}` };
     default:
       return null;
   }

@@ -17,6 +17,9 @@ test('each kind asks its endpoint, ids escaped', () => {
   assert.deepEqual(requestFor('session', {}, ['a', 'b']).body, { items: ['a', 'b'] });
   assert.equal(requestFor('popular', {}, []).path, 'v1/popular?n=6');
   assert.equal(requestFor('new-arrivals', { n: '3' }, []).path, 'v1/new-arrivals?n=3');
+  assert.equal(requestFor('new-arrivals', { category: 'pets/cat food' }, []).path,
+    'v1/new-arrivals?n=6&category=pets%2Fcat%20food');
+  assert.equal(requestFor('popular', { category: 'pets' }, []).path, 'v1/popular?n=6&category=pets');
 });
 
 test('a container missing what it needs asks nothing', () => {
