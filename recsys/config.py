@@ -3,9 +3,9 @@ when it is loaded.
 
 Every key has a default; unknown keys, wrong types and out-of-range values raise ConfigError naming
 the key, whichever section they are in: `[events]`, `[models.*]` (each kind's Params, see
-recsys.models), `[index]`, `[server]`, `[[experiments]]` (recsys.experiments.config) and
-`[segments]` (recsys.campaigns.segments). The entry points (training/, serving/settings.py) choose
-the file; nothing here reads the environment.
+recsys.models), `[index]`, `[server]`, `[[experiments]]` (recsys.experiments.config),
+`[segments]` (recsys.campaigns.segments) and `[[promotions]]` (recsys.service.promotions). The
+entry points (training/, serving/settings.py) choose the file; nothing here reads the environment.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from recsys.errors import ConfigError, InputError
 from recsys.experiments.config import ExperimentConfig, read_experiments
 from recsys.models import ModelConfig, model_params
 from recsys.popularity import trending_window
+from recsys.service.promotions import Promotion, read_promotions
 
 __all__ = [
     "Config",
@@ -110,6 +111,7 @@ class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     experiments: tuple[ExperimentConfig, ...] = ()
     segments: SegmentsConfig = field(default_factory=SegmentsConfig)
+    promotions: tuple[Promotion, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The config as a table, secrets masked: what manifests and reports record."""
@@ -152,7 +154,8 @@ def config_from_dict(table: dict[str, Any]) -> Config:
     known = set(models) if "models" in table else None  # defaults: the bundle may hold others
     experiments = read_experiments(table.get("experiments", []), known)
     segments = segments_config(table.get("segments", {}))
-    return Config(events, models, index, server, experiments, segments)
+    promotions = read_promotions(table.get("promotions", []))
+    return Config(events, models, index, server, experiments, segments, promotions)
 
 
 def read_models(table: Any, key: str) -> dict[str, ModelConfig]:

@@ -48,4 +48,5 @@ class ParameterError(RecsysError):
 
     def __init__(self, parameter: str, reason: str) -> None:
         self.parameter = parameter
+        self.reason = reason
         super().__init__(f"parameter '{parameter}': {reason}")

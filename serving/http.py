@@ -62,12 +62,12 @@ def request_query() -> Query:
     """The common recommendation parameters (params.PICKS_QUERY) as a Query."""
     args = query_args()
     query = Query(**{name: args[name] for name in QUERY_FIELDS if name in args})
-    server = current_app.config["RECSYS"].config.server
+    config = current_app.config["RECSYS"].config
+    server = config.server
+    given = {"explore_new": server.explore_new, "promotions": config.promotions}
     if query.seen is None:  # the server's default (server.seen, server.seen_cap)
-        return dataclasses.replace(
-            query, seen=server.seen, seen_cap=server.seen_cap, explore_new=server.explore_new
-        )
-    return dataclasses.replace(query, explore_new=server.explore_new)
+        given.update(seen=server.seen, seen_cap=server.seen_cap)
+    return dataclasses.replace(query, **given)
 
 
 def parse_query(args: MultiDict[str, str], params: tuple[Param, ...]) -> dict[str, Any]:

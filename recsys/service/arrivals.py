@@ -21,7 +21,7 @@ from recsys.service.expressions import Expression
 from recsys.service.item_columns import expression_mask, in_category
 from recsys.service.popular import fallback
 from recsys.service.query import Picks, Query, Ranked
-from recsys.service.rerank import boost
+from recsys.service.rerank import boost, placed
 from recsys.service.served import ServedBundle
 
 CONTENT_MODEL = "content"
@@ -151,18 +151,10 @@ def explored(served: ServedBundle, picks: Picks, query: Query, anchors: np.ndarr
         return picks
     scores = profile_scores(index, anchors, weights, candidates)
     order = np.lexsort((-index.added[candidates], -scores))[:slots]
-    chosen, chosen_scores = candidates[order], scores[order]
-    ranked = picks.ranked.take(np.arange(min(len(picks.ranked), query.n - len(chosen))))
-    positions = [round((i + 1) * query.n / (len(chosen) + 1)) for i in range(len(chosen))]
-    ids, kept_scores, reasons = list(ranked.ids), list(ranked.scores), list(ranked.reasons)
-    for position, item, score in zip(
-        positions, chosen.tolist(), chosen_scores.tolist(), strict=True
-    ):
-        at = min(position, len(ids))
-        ids.insert(at, item)
-        kept_scores.insert(at, score)
-        reasons.insert(at, f"new_in:{index.paths[item] or 'catalogue'}")
-    return Picks(Ranked(ids, kept_scores, reasons), picks.model, picks.fallback)
+    chosen = candidates[order]
+    reasons = [f"new_in:{index.paths[i] or 'catalogue'}" for i in chosen.tolist()]
+    extra = Ranked(chosen, scores[order], reasons)
+    return Picks(placed(picks.ranked, extra, query.n), picks.model, picks.fallback)
 
 
 def profile_scores(index: ContentIndex, anchors: np.ndarray, weights: np.ndarray | None,

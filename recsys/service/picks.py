@@ -19,6 +19,7 @@ from recsys.service.arrivals import (
     stand_ins,
 )
 from recsys.service.popular import POPULAR_IN_CATEGORY, POPULAR_MODEL, fallback, popular_ranked
+from recsys.service.promotions import promoted
 from recsys.service.query import Picks, Query, Ranked
 from recsys.service.rerank import boost, diversify, keep, member, pool_size, score_all
 from recsys.service.seen import seen_capped
@@ -194,8 +195,10 @@ def n_blocked(allowed: np.ndarray | None, n_items: int) -> int:
 
 def popular(served: ServedBundle, query: Query, trending: bool = False) -> Picks:
     allowed, excluded, wanted = request_scope(served, query)
-    ranked = popular_ranked(served, allowed, excluded, wanted, trending)
-    ranked = boosted(served, ranked, query).take(np.arange(min(query.n, len(ranked))))
+    pool = boosted(served, popular_ranked(served, allowed, excluded, wanted, trending), query)
+    ranked = pool.take(np.arange(min(query.n, len(pool))))
+    if query.promotions:
+        ranked = promoted(served, ranked, pool, query, allowed, excluded)
     return Picks(ranked, served.label("trending" if trending else "popular"))
 
 
@@ -271,8 +274,10 @@ def finish(
     list."""
     model = served.bundle.models.get(name)
     vectors = model.item_factors if isinstance(model, VectorModel) else None
-    ranked = boosted(served, ranked, query)
-    ranked = diversify(ranked, query.n, query.diversity, vectors, served.categories)
+    pool = boosted(served, ranked, query)
+    ranked = diversify(pool, query.n, query.diversity, vectors, served.categories)
+    if query.promotions:
+        ranked = promoted(served, ranked, pool, query, allowed, excluded)
     if len(ranked) >= query.n:
         return Picks(ranked, label)
     more, more_label = fallback(

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from recsys.service.expressions import Boosts, Expression
+
+if TYPE_CHECKING:
+    from recsys.service.promotions import Promotion
 
 MAX_N = 100
 
@@ -27,6 +30,7 @@ class Query:
     seen: str | None = None  # personal picks: allow | exclude | cap items the user interacted with
     seen_cap: float = 0.3  # with seen = "cap": at most this share of the list
     explore_new: float = 0.0  # known items' similar lists and personal picks: new items' share
+    promotions: tuple[Promotion, ...] = ()  # each reserves its share of the slots
 
 
 @dataclass
