@@ -156,7 +156,7 @@ def main() -> None:
         "--tune-minutes",
         type=float,
         default=DEFAULT_MINUTES,
-        help="search budget per dataset (default: recsys train --tune's)",
+        help="search budget per model (default: recsys train --tune's)",
     )
     parser.add_argument("--out", help="JSON path (default benchmarks/results/quality.json)")
     args = parser.parse_args()

@@ -4,8 +4,9 @@ when it is loaded.
 Every key has a default; unknown keys, wrong types and out-of-range values raise ConfigError naming
 the key, whichever section they are in: `[events]`, `[models.*]` (each kind's Params, see
 recsys.models), `[index]`, `[server]`, `[[experiments]]` (recsys.experiments.config),
-`[segments]` (recsys.campaigns.segments) and `[[promotions]]` (recsys.service.promotions). The
-entry points (training/, serving/settings.py) choose the file; nothing here reads the environment.
+`[segments]` (recsys.campaigns.segments), `[[promotions]]` (recsys.service.promotions) and
+`[tuning]` (read by recsys.tuning). The entry points (training/, serving/settings.py) choose
+the file; nothing here reads the environment.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from recsys.checks import at_least, between, one_of, section, unknown
 from recsys.data.interactions import EventsConfig
 from recsys.errors import ConfigError, InputError
 from recsys.experiments.config import ExperimentConfig, read_experiments
-from recsys.models import ModelConfig, model_params
+from recsys.models import KINDS, ModelConfig, model_params
 from recsys.popularity import trending_window
 from recsys.service.promotions import Promotion, read_promotions
 
@@ -35,6 +36,7 @@ __all__ = [
     "ModelConfig",
     "SegmentsConfig",
     "ServerConfig",
+    "TuningConfig",
     "config_from_dict",
     "load_config",
 ]
@@ -54,6 +56,20 @@ class IndexConfig:
         between(f"{key}.recall_floor", self.recall_floor, 0, 1)
         between(f"{key}.recall_target", self.recall_target, 0, 1)
         at_least(f"{key}.recall_sample", self.recall_sample, 1)
+
+
+@dataclass(frozen=True)
+class TuningConfig:
+    """`--tune` chooses the kind of the first tunable `[models]` table among its own kind and
+    these (each with its own budget; a kind whose max_items the catalogue exceeds is skipped);
+    `kinds = []` keeps the configured kind."""
+
+    kinds: tuple[str, ...] = ("als", "bpr", "bm25", "spectral", "ease")
+
+    def check(self, key: str) -> None:
+        for number, kind in enumerate(self.kinds):
+            if kind not in KINDS:
+                raise ConfigError(f"{key}.kinds[{number}]", f"unknown kind {kind!r}")
 
 
 RECORD_SERVED = ("experiments", "all")
@@ -112,6 +128,7 @@ class Config:
     experiments: tuple[ExperimentConfig, ...] = ()
     segments: SegmentsConfig = field(default_factory=SegmentsConfig)
     promotions: tuple[Promotion, ...] = ()
+    tuning: TuningConfig = field(default_factory=TuningConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """The config as a table, secrets masked: what manifests and reports record."""
@@ -155,7 +172,8 @@ def config_from_dict(table: dict[str, Any]) -> Config:
     experiments = read_experiments(table.get("experiments", []), known)
     segments = segments_config(table.get("segments", {}))
     promotions = read_promotions(table.get("promotions", []))
-    return Config(events, models, index, server, experiments, segments, promotions)
+    tuning = section(TuningConfig, table.get("tuning", {}), "tuning")
+    return Config(events, models, index, server, experiments, segments, promotions, tuning)
 
 
 def read_models(table: Any, key: str) -> dict[str, ModelConfig]:

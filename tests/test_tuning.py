@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recsys.config import Config, ModelConfig, config_from_dict
+from recsys.config import Config, ConfigError, ModelConfig, config_from_dict
 from recsys.data import Events, load_events
 from recsys.models import build_model
 from recsys.tuning import Budget, tune, tune_config, validation_split
+from recsys.tuning.plan import Search, choose_kind
 from recsys.tuning.space import SPACES, draw_events, draw_near, draw_params
 from recsys.versions import current_version
 from recsys_training.cli import main
@@ -77,7 +78,7 @@ def test_a_spent_time_budget_stops_after_the_first_trial(events: Events) -> None
 
 def test_draws_stay_in_range_and_valid_for_the_models() -> None:
     rng = np.random.default_rng(0)
-    for kind in ("als", "bpr", "bm25"):
+    for kind in ("als", "bpr", "bm25", "spectral", "ease"):
         model = build_model(kind, ModelConfig(kind, {}))
         space = {k: v for k, v in SPACES[kind].items() if hasattr(model.params, k)}
         for _ in range(20):
@@ -88,22 +89,67 @@ def test_draws_stay_in_range_and_valid_for_the_models() -> None:
 
 
 def test_tune_config_tunes_every_model_and_records_the_search(events: Events) -> None:
-    config = config_from_dict(SMALL)
+    config = config_from_dict({**SMALL, "tuning": {"kinds": []}})
     tuned, record = tune_config(events, config, Budget(trials=3))
     assert set(tuned.models) == set(config.models)
     assert record["split"]["method"] == "newest-per-user" and record["metric"] == "ndcg@20"
     assert record["events"]["searched"] and record["events"]["judge"] == "bm25"
     assert len(record["models"]["bm25"]["trials"]) == 3
     assert len(record["models"]["popular"]["trials"]) == 1  # nothing to search
+    assert record["kind"]["chosen"] == tuned.models["bm25"].kind == "bm25"  # kinds = []: kept
     assert tuned.events.weights["purchase"] == config.events.weights["purchase"]
     config_from_dict({"models": {n: {"kind": m.kind, **m.params} for n, m in tuned.models.items()}})
+
+
+def test_the_kind_is_chosen_on_validation_each_from_its_defaults_with_its_own_budget(
+    events: Events,
+) -> None:
+    """Every candidate kind gets the whole budget (2 trials), starts from its defaults (or its
+    configured table), and the chosen one is the best of them, never below the configured model."""
+    config = config_from_dict(
+        {
+            "models": {"knn": {"kind": "bm25", "K": 50}, "ease": {"regularization": 300.0}},
+            "tuning": {"kinds": ["als", "ease"]},
+        }
+    )
+    tuned, record = tune_config(events, config, Budget(trials=2))
+    choice = record["kind"]
+    assert choice["model"] == "knn" and set(choice["candidates"]) == {"bm25", "als", "ease"}
+    first = {kind: c["trials"][0]["params"] for kind, c in choice["candidates"].items()}
+    assert first["bm25"] == {"K": 50, "K1": 1.2, "B": 0.75}
+    assert first["als"] == {"factors": 64, "regularization": 0.05, "alpha": 2.0, "iterations": 15}
+    assert first["ease"] == {"regularization": 300.0}  # the config's own ease table
+    assert all(len(c["trials"]) == 2 for c in choice["candidates"].values())
+    scores = {kind: c["score"] for kind, c in choice["candidates"].items()}
+    assert tuned.models["knn"].kind == choice["chosen"] == max(scores, key=scores.__getitem__)
+    assert record["models"]["knn"]["score"] >= max(scores.values()) >= choice["configured"]["score"]
+    assert choice["why"].startswith("best ndcg@20 on the validation split: bm25 ")
+    for search in record["models"].values():  # every search keeps its configured first trial
+        assert search["score"] >= search["trials"][0]["score"]
+
+
+def test_a_kind_whose_max_items_the_catalogue_exceeds_is_skipped(events: Events) -> None:
+    config = config_from_dict({"models": {"knn": {"kind": "bm25"}}, "tuning": {"kinds": ["ease"]}})
+    small_ease = {"knn": config.models["knn"], "e": ModelConfig("ease", {"max_items": 10})}
+    config = dataclasses.replace(config, models=small_ease)
+    split = validation_split(events)
+    search = Search(split, split.users, Budget(trials=1), 20, 0)
+    _, choice = choose_kind(search, "knn", config, split.matrix(config.events), print)
+    assert choice["chosen"] == "bm25" and set(choice["candidates"]) == {"bm25"}
+    assert choice["skipped"] == {"ease": f"{len(events.items):,} items, above its max_items 10"}
+
+
+def test_a_bad_kind_in_tuning_names_its_key() -> None:
+    with pytest.raises(ConfigError) as error:
+        config_from_dict({"tuning": {"kinds": ["als", "gbdt"]}})
+    assert error.value.key == "tuning.kinds[1]"
 
 
 def test_train_tune_publishes_the_tuned_models_and_the_search(
     shop: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = tmp_path / "recsys.toml"
-    config.write_text('[models.knn]\nkind = "bm25"\n[models.popular]\n')
+    config.write_text('[models.knn]\nkind = "bm25"\n[models.popular]\n[tuning]\nkinds = ["als"]\n')
     models = tmp_path / "models"
     args = ["train", "--events", str(shop / "events.parquet"), "--config", str(config)]
     code = main([*args, "--models", str(models), "--tune", "--tune-trials", "2"])
@@ -111,6 +157,7 @@ def test_train_tune_publishes_the_tuned_models_and_the_search(
     manifest = json.loads((models / current_version(models) / "manifest.json").read_text())
     search = manifest["tuning"]["models"]["knn"]
     assert len(search["trials"]) == 2 and search["budget"]["trials"] == 2
+    assert manifest["tuning"]["kind"]["chosen"] == manifest["models"]["knn"]["kind"]
     best = search["best"]
     assert {k: manifest["models"]["knn"]["params"][k] for k in best} == best
     tuned_weights = manifest["tuning"]["events"]["best"]["weights"]

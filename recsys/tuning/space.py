@@ -66,10 +66,10 @@ Dimension = Choice | LogUniform | Uniform
 # Keys a model's Params does not have are ignored, so one table serves every variant of a kind.
 SPACES: dict[str, dict[str, Dimension]] = {
     "als": {
-        "factors": Choice((32, 64, 96, 128, 192)),
-        "regularization": LogUniform(0.001, 20.0),
+        "factors": Choice((32, 64, 128, 192, 256, 384)),
+        "regularization": LogUniform(0.001, 50.0),
         "alpha": LogUniform(0.3, 40.0),
-        "iterations": Choice((10, 15, 20, 30)),
+        "iterations": Choice((10, 15, 20, 30, 50)),
     },
     "bpr": {
         "factors": Choice((32, 64, 128, 192)),
@@ -83,6 +83,12 @@ SPACES: dict[str, dict[str, Dimension]] = {
         "B": Uniform(0.0, 1.0),
     },
     "cosine": {"K": LogUniform(10, 1000, integer=True)},
+    "spectral": {
+        "neighbours": Choice((100, 200, 400, 800, 1600)),
+        "factors": Choice((0, 32, 64, 128, 256, 448)),
+        "low_pass": LogUniform(0.03, 3.0),
+    },
+    "ease": {"regularization": LogUniform(50.0, 20_000.0)},
 }
 SPACES["tfidf"] = SPACES["cosine"]
 SPACES["itemknn"] = SPACES["bm25"]  # K1 and B only matter when its similarity is bm25

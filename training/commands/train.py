@@ -55,8 +55,9 @@ def add_tune_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tune",
         action="store_true",
-        help="search each model's hyperparameters and the event weights on a validation split "
-        "carved from the training events by time; the best by NDCG@20 is refitted on all data",
+        help="choose the first tunable model's kind ([tuning] kinds) and search every model's "
+        "hyperparameters and the event weights on a validation split carved from the training "
+        "events; the best by NDCG@20 is refitted on all data",
     )
     parser.add_argument(
         "--tune-trials",
@@ -70,7 +71,7 @@ def add_tune_arguments(parser: argparse.ArgumentParser) -> None:
         type=positive(float),
         default=DEFAULT_MINUTES,
         metavar="M",
-        help=f"wall-time budget of the whole search (default {DEFAULT_MINUTES:g})",
+        help=f"wall-time budget of each model's search (default {DEFAULT_MINUTES:g})",
     )
 
 
