@@ -98,6 +98,7 @@ class ServerConfig:
     seen: str = "allow"  # personal picks' items the user interacted with: allow | exclude | cap
     seen_cap: float = 0.3  # with seen = "cap": at most this share of the list
     explore_new: float = 0.1  # share of similar lists' and personal picks' slots for new items
+    batch_max_picks: int = 20_000  # users x n of one POST /v1/recommendations/batch
 
     def check(self, key: str) -> None:
         at_least(f"{key}.max_body_bytes", self.max_body_bytes, 1)
@@ -111,6 +112,7 @@ class ServerConfig:
         one_of(f"{key}.seen", self.seen, ("allow", "exclude", "cap"))
         between(f"{key}.seen_cap", self.seen_cap, 0, 1)
         between(f"{key}.explore_new", self.explore_new, 0, 0.5)
+        at_least(f"{key}.batch_max_picks", self.batch_max_picks, 1)
         for name in ("api_keys", "public_keys"):
             if any(not k.strip() for k in getattr(self, name)):
                 raise ConfigError(f"{key}.{name}", "holds an empty key")

@@ -54,12 +54,13 @@ def healthz() -> dict[str, Any]:
 def readyz() -> dict[str, Any]:
     """Ready when a bundle is loaded (503 until then); "degraded", still 200, while the event
     store is down (bundle-only picks, writes refused), 503 then with strict=true."""
+    strict = query_args()["strict"]
     found = resources()
     holder = found.holder
     if not holder.ready:
         raise NoModelError(f"no model bundle loaded yet from {holder.models_dir}")
     degraded = found.watch.degraded()
-    if degraded and query_args()["strict"]:
+    if degraded and strict:
         raise found.watch.unavailable("readiness is strict")
     if degraded:
         return {"status": "degraded", "version": holder.version, "degraded": degraded}

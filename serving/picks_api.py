@@ -134,12 +134,17 @@ def session_recommendations() -> dict[str, Any]:
 
 @bp.post("/v1/recommendations/batch")
 @accepts(query=PICKS_QUERY,
-         body=(Param("user_ids", IDS, "the customers", required=True, min_items=1),),
+         body=(Param("user_ids", IDS, "the customers; users x n at most server.batch_max_picks "
+                     "(default 20,000)", required=True, min_items=1),),
          response=BATCH_RESULTS, access=PERSONAL)  # fmt: skip
 def batch() -> dict[str, Any]:
     """Personalised picks for many users at once (campaign tools); body {"user_ids": [...]}."""
     query = request_query()
     user_ids = body_args()["user_ids"]
+    most = resources().settings.config.server.batch_max_picks
+    if len(user_ids) * query.n > most:
+        raise ParameterError("user_ids", f"{len(user_ids)} users x n={query.n} is over "
+                             f"server.batch_max_picks ({most}): send fewer users or a smaller n")
     for user_id in user_ids:
         require_user(user_id)
     served = resources().holder.served

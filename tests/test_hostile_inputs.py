@@ -62,3 +62,24 @@ def test_sqlite_durability_is_a_url_setting_that_defaults_to_full(tmp_path: Path
     for bad in ("?synchronous=off", "?fsync=1"):
         with pytest.raises(StoreError, match="database URL"):
             open_store(f"sqlite:///{tmp_path / 'c.db'}{bad}")
+
+
+def test_a_batch_call_is_bounded_in_users_times_n(models_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"server\.batch_max_picks"):
+        config_from_dict({"server": {"batch_max_picks": 0}})
+    client = create_app({
+        "models_dir": models_dir, "database_url": f"sqlite:///{tmp_path / 'e.db'}",
+        "watch": False, "config": {"server": {"open": True, "batch_max_picks": 50}},
+    }).test_client()  # fmt: skip
+    users = {"user_ids": [f"u{number}" for number in range(10)]}
+    assert client.post("/v1/recommendations/batch?n=5", json=users).status_code == 200
+    refused = client.post("/v1/recommendations/batch?n=6", json=users)
+    assert refused.status_code == 400 and refused.json["error"]["parameter"] == "user_ids"
+    assert "server.batch_max_picks (50)" in refused.json["error"]["message"]
+    default = create_app({
+        "models_dir": models_dir, "database_url": f"sqlite:///{tmp_path / 'd.db'}",
+        "watch": False, "config": {"server": {"open": True}},
+    }).test_client()  # fmt: skip
+    many = {"user_ids": [f"u{number}" for number in range(1000)]}
+    assert default.post("/v1/recommendations/batch?n=20", json=many).status_code == 200
+    assert default.post("/v1/recommendations/batch?n=21", json=many).status_code == 400
