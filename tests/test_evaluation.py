@@ -231,6 +231,39 @@ def test_users_split_skips_models_without_fold_in(shop):
     assert comparison.results["als"].metrics["recall@10"] > 0
 
 
+def test_only_allowed_items_are_ranked_and_lists_stay_full():
+    train, test = clustered()
+    model = ALS(ALSParams(factors=8, iterations=3)).fit(
+        Interactions(train, Vocabulary([f"u{i}" for i in range(train.shape[0])]),
+                     Vocabulary([f"i{i}" for i in range(train.shape[1])]))
+    )  # fmt: skip
+    allowed = np.arange(train.shape[1]) % 10 == 0  # 12 of 120 items
+    result = evaluate_model(model, train, test, ks=(5,), allowed=allowed)
+    ranked = result.ranked
+    assert (ranked >= 0).all() and allowed[ranked].all()  # 5 allowed ones found for every user
+    unfiltered = evaluate_model(model, train, test, ks=(5,))
+    assert not allowed[unfiltered.ranked].all()
+
+
+def test_recsys_evaluate_filter_honours_the_rule(shop, small_config, tmp_path, capsys):
+    argv = ["evaluate", "--events", str(shop / "events.parquet"), "--catalogue",
+            str(shop / "catalogue.csv"), "--config", str(small_config), "--resamples", "20",
+            "--report", str(tmp_path)]  # fmt: skip
+    assert main([*argv, "--filter", 'category = "pets"']) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    rule = report["split"]["filter"]
+    assert rule["expression"] == 'category = "pets"' and 0 < rule["items_matching"] < 400
+    assert 0 < rule["test_pairs_matching"] < rule["test_pairs"]
+    listed = report["models"]["als"]["coverage@20"] * report["split"]["train_items"]
+    assert 0 < round(listed) <= rule["items_matching"]  # only pets items were listed
+    capsys.readouterr()
+    for bad, message in (("price <", "position"), ("price < 0", "matches none"),
+                         ("colour = 1", "unknown field")):  # fmt: skip
+        assert main([*argv, "--filter", bad]) == 2
+        error = capsys.readouterr().err
+        assert "--filter" in error and message in error and error.count("\n") == 1
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [

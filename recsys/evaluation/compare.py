@@ -116,11 +116,13 @@ def compare(
     progress: Progress | None = None,
     exclude: str = "relevant",
     train: Interactions | None = None,
+    allowed: np.ndarray | None = None,
 ) -> Comparison:
     """Fits every model on `split.train` and scores it on `split.test`. Never recommended: items
     of each user's earlier relevant events (`exclude="relevant"`: a shop's purchases; viewed items
     are what people buy next) or of all their earlier events (`"seen"`: e.g. rated films).
-    `train`: the split's training interactions when the caller has built them already."""
+    `train`: the split's training interactions when the caller has built them already. `allowed`
+    (per training item): only those are recommended (`recsys evaluate --filter`)."""
     if exclude not in ("relevant", "seen"):
         raise ValueError(f"exclude must be 'relevant' or 'seen', got {exclude!r}")
     say = say or (lambda _: None)
@@ -148,7 +150,9 @@ def compare(
         model = fit(name, model_config, train, split.train)
         seconds["fit"] = round(time.perf_counter() - start, 3)
         start = time.perf_counter()
-        result = score(model, train.matrix, split.test, history, bought, ks, items, progress)
+        result = score(
+            model, train.matrix, split.test, history, bought, ks, items, progress, allowed
+        )
         if result is None:
             comparison.skipped[name] = "cannot fold in unseen users (no fold_in): users split"
             continue
@@ -166,18 +170,21 @@ def score(
     ks: Sequence[int],
     items: ItemFacts,
     progress: Progress | None,
+    allowed: np.ndarray | None = None,
 ) -> EvalResult | None:
     """Scores one model, never recommending the items in `bought` (rows aligned to the test rows).
     None when the split needs fold-in and the model has none."""
     if history is None:
         return evaluate_model(
-            model, train, test, ks, items=items, progress=progress, exclude=bought
-        )
+            model, train, test, ks, items=items, progress=progress, exclude=bought,
+            allowed=allowed,
+        )  # fmt: skip
     if not isinstance(model, FoldIn):
         return None
     return evaluate_fold_in(
-        model, train, history, test, ks, items=items, progress=progress, exclude=bought
-    )
+        model, train, history, test, ks, items=items, progress=progress, exclude=bought,
+        allowed=allowed,
+    )  # fmt: skip
 
 
 def segments(split: Split, relevant: Sequence[str]) -> dict[str, np.ndarray]:

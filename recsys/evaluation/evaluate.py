@@ -67,6 +67,7 @@ def evaluate_model(
     items: ItemFacts | None = None,
     progress: Progress | None = None,
     exclude: sp.csr_matrix | None = None,
+    allowed: np.ndarray | None = None,
 ) -> EvalResult:
     """Ranks the top max(ks) items for each test user (known to the model: rows of `train`) and
     scores them against the rows of `test` (binary relevance; `test` may have extra columns for
@@ -74,14 +75,15 @@ def evaluate_model(
 
     With `exclude_train`, what a user had in `train` is never recommended (as implicit does), or
     what they have in `exclude` (rows aligned to `train`) when given: in a shop, what they bought,
-    since what they only viewed is what they are likely to buy next.
+    since what they only viewed is what they are likely to buy next. `allowed` (per item): only
+    those items are recommended (a filter, as the server's filter=).
     """
     excluded = (train if exclude is None else exclude) if exclude_train else None
 
     def rank(rows: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         return model.recommend(rows, n, None if excluded is None else excluded[rows])
 
-    return evaluate_ranker(rank, train, test, ks, users, batch, items, progress)
+    return evaluate_ranker(only(rank, allowed), train, test, ks, users, batch, items, progress)
 
 
 def evaluate_fold_in(
@@ -95,10 +97,12 @@ def evaluate_fold_in(
     items: ItemFacts | None = None,
     progress: Progress | None = None,
     exclude: sp.csr_matrix | None = None,
+    allowed: np.ndarray | None = None,
 ) -> EvalResult:
     """Strong generalisation: users the model never saw, placed by folding in their earlier events
     (`history`, rows aligned to `test`), then ranked. `train` gives the item facts only. Excluded:
-    the history itself, or `exclude` (rows aligned to `history`) when given."""
+    the history itself, or `exclude` (rows aligned to `history`) when given; `allowed` as in
+    evaluate_model."""
     excluded = (history if exclude is None else exclude) if exclude_history else None
 
     def rank(rows: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -106,10 +110,34 @@ def evaluate_fold_in(
         return model.recommend_vectors(vectors, n, None if excluded is None else excluded[rows])
 
     items = items or ItemFacts.from_train(train)
-    return evaluate_ranker(rank, train, test, ks, None, batch, items, progress)
+    return evaluate_ranker(only(rank, allowed), train, test, ks, None, batch, items, progress)
 
 
 Ranker = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]
+
+
+def only(rank: Ranker, allowed: np.ndarray | None) -> Ranker:
+    """`rank` keeping the items `allowed` lets through (None: all), in order: it asks for enough
+    that each row finds n of them at the mask's share, and twice as many until every row does or
+    the model ranked every item."""
+    if allowed is None:
+        return rank
+    share = max(float(allowed.mean()), 1.0 / max(len(allowed), 1))
+
+    def ranked(rows: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        fetch = min(len(allowed), int(n / share * 1.2) + 10)
+        while True:
+            ids, scores = rank(rows, fetch)
+            ok = (ids >= 0) & allowed[np.maximum(ids, 0)]
+            if fetch >= len(allowed) or ok.sum(axis=1).min(initial=n) >= n:
+                break
+            fetch = min(len(allowed), fetch * 2)
+        order = np.argsort(~ok, axis=1, kind="stable")[:, :n]  # the allowed ones first, in order
+        kept = np.take_along_axis(ok, order, axis=1)
+        found = np.where(kept, np.take_along_axis(ids, order, axis=1), -1)
+        return found, np.where(kept, np.take_along_axis(scores, order, axis=1), -np.inf)
+
+    return ranked
 
 
 def evaluate_ranker(

@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 from recsys.data.catalogue import Catalogue
 from recsys.data.vocabulary import Vocabulary
 from recsys.errors import ParameterError
-from recsys.service.expressions import Comparison, Expression, Logic, Node, Value
+from recsys.service.expressions import Comparison, Expression, Logic, Node, Value, parse_filter
 from recsys.service.live import ItemOverlay, flags
 
 NUMBER, TEXT, FLAG = "number", "text", "flag"
@@ -118,6 +118,20 @@ def cell(kind: str, value: Any) -> Any:
         ok = isinstance(value, int | float) and not isinstance(value, bool)
         return float(value) if ok else math.nan
     return "" if value is None else str(value)
+
+
+def matching(
+    text: str,
+    catalogue: Catalogue | None,
+    items: Vocabulary,
+    overlay: ItemOverlay,
+    parameter: str,
+) -> np.ndarray:
+    """The `items` the filter expression `text` matches over the catalogue's columns (aligned to
+    `items`) with the overlay's changes on top, as the server's filter= reads them: what `recsys
+    export --filter` and `recsys evaluate --filter` apply. ParameterError naming `parameter`."""
+    columns = live_columns(ItemColumns(base_columns(catalogue, len(items))), items, overlay)
+    return expression_mask(parse_filter(text, parameter), columns, parameter)
 
 
 def expression_mask(expression: Expression, columns: ItemColumns, parameter: str) -> np.ndarray:

@@ -7,8 +7,10 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
+
 from recsys.config import Config
-from recsys.data import Events, Interactions, load_catalogue, load_events
+from recsys.data import Catalogue, Events, Interactions, load_catalogue, load_events
 from recsys.data.events import FORGOTTEN_ROWS
 from recsys.errors import ParameterError
 from recsys.evaluation.compare import compare, item_facts, resolve_models
@@ -21,6 +23,9 @@ from recsys.evaluation.splits import (
     user_split,
 )
 from recsys.eventstore.schema import redacted_url
+from recsys.eventstore.training import stored_item_changes
+from recsys.service.item_columns import matching
+from recsys.service.live import ItemOverlay
 from recsys.tuning import tune_config
 from recsys_training.commands.common import (
     add_db_argument,
@@ -29,6 +34,7 @@ from recsys_training.commands.common import (
     progress,
     say_forgotten,
     status,
+    store_url,
 )
 from recsys_training.commands.train import add_tune_arguments, tune_budget
 
@@ -65,6 +71,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="users split and bootstrap seed")
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
     parser.add_argument("--on-error", choices=("fail", "skip"), default="fail")
+    parser.add_argument(
+        "--filter",
+        metavar="EXPR",
+        help="only items matching the expression are recommended, as the server's filter= "
+        "(over --catalogue and the store's item changes), e.g. 'price < 50'",
+    )
     add_db_argument(parser)
 
 
@@ -81,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
     removed = sum(e.skipped.get(FORGOTTEN_ROWS, 0) for e in (events, test) if e is not None)
     split = make_split(args, events, test, config.events.relevant)
     catalogue = load_catalogue(args.catalogue) if args.catalogue else None
+    allowed = filtered_items(args, split, catalogue)
     config = dataclasses.replace(config, models=models)
     tuning = None
     budget = tune_budget(args)
@@ -88,7 +101,9 @@ def run(args: argparse.Namespace) -> int:
         config, tuning = tune_config(split.train, config, budget, ks[-1], args.seed, say)
     train = Interactions.from_events(split.train, config.events)
     facts = item_facts(split.train, train.matrix, catalogue)
-    comparison = compare(split, config, config.models, ks, facts, say, bar, args.exclude, train)
+    comparison = compare(
+        split, config, config.models, ks, facts, say, bar, args.exclude, train, allowed
+    )
     context: dict[str, Any] = {
         "tuning": tuning,
         "arguments": {
@@ -109,6 +124,30 @@ def run(args: argparse.Namespace) -> int:
     say_forgotten(forgotten, removed, "events")
     print(f"report: {', '.join(str(p) for p in paths)}")
     return 0
+
+
+def filtered_items(
+    args: argparse.Namespace, split: Split, catalogue: Catalogue | None
+) -> np.ndarray | None:
+    """The training items `--filter` lets through (None: no filter), the server's rule over the
+    catalogue and the store's item changes; noted in the split's info. Exit 2 naming `--filter`
+    for a bad expression or one no item matches."""
+    if args.filter is None:
+        return None
+    items = split.train.items
+    aligned = catalogue.aligned(items) if catalogue is not None else None
+    overlay = ItemOverlay().updated(stored_item_changes(store_url(args.db)))
+    allowed = matching(args.filter, aligned, items, overlay, "--filter")
+    if not allowed.any():
+        raise ParameterError("--filter", f"matches none of the {len(items):,} items")
+    test = split.test[:, : len(items)]
+    split.info["filter"] = {
+        "expression": args.filter,
+        "items_matching": int(allowed.sum()),
+        "test_pairs_matching": int(test[:, allowed].nnz),
+        "test_pairs": int(split.test.nnz),
+    }
+    return allowed
 
 
 def bar(items: Iterable[Any], total: int, description: str) -> Iterable[Any]:

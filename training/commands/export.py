@@ -20,8 +20,7 @@ from recsys.campaigns.tables import output_format
 from recsys.data import load_events
 from recsys.errors import InputError
 from recsys.eventstore.training import exists, stored_item_changes
-from recsys.service.expressions import parse_filter
-from recsys.service.item_columns import ItemColumns, base_columns, expression_mask, live_columns
+from recsys.service.item_columns import matching
 from recsys.service.live import ItemOverlay, both, live_state
 from recsys_training.commands.common import (
     command_config,
@@ -119,9 +118,7 @@ def run(args: argparse.Namespace) -> int:
     overlay = ItemOverlay().updated(changes)
     available = live_state(bundle.catalogue, bundle.items, overlay).available
     if args.filter is not None:  # the rule of the server's filter=, over the same item columns
-        columns = ItemColumns(base_columns(bundle.catalogue, len(bundle.items)))
-        columns = live_columns(columns, bundle.items, overlay)
-        matched = expression_mask(parse_filter(args.filter, "--filter"), columns, "--filter")
+        matched = matching(args.filter, bundle.catalogue, bundle.items, overlay, "--filter")
         available = both(available, matched)
     report = export_picks(bundle, audience, args.out, rules, args.model, progress, available)
     print(
