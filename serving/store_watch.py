@@ -29,7 +29,7 @@ def store_failed(event: str, exc: StoreError) -> None:
 class StoreWatch:
     """Asks the store every CHECK_SECONDS for the size of its forgotten list (a health check and
     the list's change mark in one small query) and reads the list anew when it grew; while the
-    store is down, tries it as its backoff allows, so requests never wait for a reconnect. Logs
+    store is down, makes the tries its backoff allows (requests never do: they fail at once). Logs
     each outage's start and end and reports availability through `on_state(up)`.
 
     While the store is down, `is_forgotten` answers from the last list read (and the customers
@@ -56,6 +56,7 @@ class StoreWatch:
         self._asked = -CHECK_SECONDS
         self._was_down = False
         self._lock = threading.Lock()
+        store.outage.tried_in_background = True
         on_state(True)
         self._report()
 
@@ -68,7 +69,7 @@ class StoreWatch:
         if not self.store.outage.down and now - self._asked < CHECK_SECONDS:
             return
         self._asked = now
-        with self._lock:
+        with self._lock, self.store.outage.trying():
             try:
                 self._read()
             except StoreError as exc:  # an outage is reported below, once

@@ -49,7 +49,11 @@ def test_the_backoff_fails_fast_tries_once_when_due_and_doubles_to_its_bound() -
     outage.recovered(0)  # a call under way before the outage began ends nothing
     assert outage.down
     clock.now += 5
-    outage.recovered(outage.check("db"))
+    outage.tried_in_background = True  # a server's watch thread makes the tries, never a request
+    with pytest.raises(StoreUnavailable):
+        outage.check("db")
+    with outage.trying():
+        outage.recovered(outage.check("db"))
     assert not outage.down and outage.check("db") == 1
 
 
@@ -128,6 +132,7 @@ def test_while_the_store_is_down_picks_come_from_the_bundle_and_writes_are_refus
     assert ready.status_code == 200 and ready.json["status"] == "degraded"
     assert ready.json["degraded"]["event_store"]["personal_picks"] == "bundle_only"
     assert_refused(client.get("/readyz?strict=true"))
+    assert client.get("/readyz?strict=maybe").json["error"]["parameter"] == "strict"
     served = app.extensions["recsys"].served_log
     assert served.drain() == 0 and not served._pending  # dropped and counted, never kept
     app.extensions["recsys"].watch.refresh()  # its thread would on its next look

@@ -1,7 +1,9 @@
 """The store's reachability. After a call fails to reach the store, every call fails at once
-(StoreUnavailable: no caller waits on a connect timeout) except one try when it is due; the wait
-between tries doubles from FIRST_WAIT_S up to LONGEST_WAIT_S, so a store that is back is used again
-within that bound. The first call that reaches the store ends the outage.
+(StoreUnavailable) except one try when it is due; the wait between tries doubles from FIRST_WAIT_S
+up to LONGEST_WAIT_S, so a store that is back is used again within that bound. The first call that
+reaches the store ends the outage. A process with a thread of its own for the tries (the server's
+serving/store_watch.py) sets `tried_in_background`: then only calls inside `trying()` make them,
+and no request ever waits on a connect.
 
     store.outage.down          # True while the store is unreachable
     store.probe()              # a try now, if one is due: True when the store answered
@@ -11,7 +13,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from recsys.eventstore.schema import StoreError
 
@@ -47,6 +50,17 @@ class Outage:
         self._wait = first
         self._next_try = 0.0
         self._lock = threading.Lock()
+        self.tried_in_background = False
+        self._trying = threading.local()
+
+    @contextmanager
+    def trying(self) -> Iterator[None]:
+        """Calls of this thread inside the block may make the due try."""
+        self._trying.now = True
+        try:
+            yield
+        finally:
+            self._trying.now = False
 
     def forked(self) -> None:
         """In a forked child: a lock the parent may have held at the fork is replaced."""
@@ -67,7 +81,8 @@ class Outage:
             return self.outages
         with self._lock:
             now = self.clock()
-            if now >= self._next_try:
+            may_try = not self.tried_in_background or getattr(self._trying, "now", False)
+            if may_try and now >= self._next_try:
                 self._next_try = now + self._wait
                 self._wait = min(self.longest, self._wait * 2)
                 return self.outages
