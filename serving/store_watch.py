@@ -11,7 +11,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from recsys.eventstore import EventStore, StoreError, StoreUnavailable
+from recsys.errors import RecsysError
+from recsys.eventstore import EventStore, StoreUnavailable
 from recsys.privacy import Forgotten
 from recsys_serving.state import supervised
 
@@ -20,7 +21,7 @@ TICK_SECONDS = 0.25  # how often the thread looks (a down store is tried as its 
 CHECK_SECONDS = 1.0  # a reachable store is asked this often (the forgotten list's size)
 
 
-def store_failed(event: str, exc: StoreError) -> None:
+def store_failed(event: str, exc: RecsysError) -> None:
     """Logs a background refresh's store error; an outage is logged once, by StoreWatch."""
     if not isinstance(exc, StoreUnavailable):
         log.error('{"event": "%s", "reason": %s}', event, json.dumps(str(exc)))
@@ -72,7 +73,7 @@ class StoreWatch:
         with self._lock, self.store.outage.trying():
             try:
                 self._read()
-            except StoreError as exc:  # an outage is reported below, once
+            except RecsysError as exc:  # a store error, or a wrong forget secret; outages: below
                 store_failed("store_check_failed", exc)
             finally:
                 self._report()

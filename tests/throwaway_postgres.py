@@ -7,6 +7,7 @@ from __future__ import annotations
 import glob
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import tempfile
@@ -19,7 +20,8 @@ PORT = 5432  # of the socket's name only: the folder is private, nothing else li
 
 def binaries() -> Path | None:
     """The newest PostgreSQL's bin folder (Debian's layout, as .ci/postgres.sh finds it)."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), key=lambda p: p.split("/")[4])
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"),
+                   key=lambda path: [int(part) for part in re.findall(r"\d+", path)])
     if found:
         return Path(found[-1]).parent
     on_path = shutil.which("pg_ctl")
