@@ -47,7 +47,6 @@ class StoreWatch:
     ) -> None:
         self.store = store
         self.forgotten: Forgotten | None = None
-        self.forgotten_read: float | None = None  # Unix seconds the list was read
         self._first_contact: Callable[[], None] | None = first_contact
         self._on_state = on_state
         self._on_error = on_error
@@ -88,7 +87,6 @@ class StoreWatch:
         self._size = size  # a list that cannot be read (no secret) is not retried until it grows
         began = time.monotonic()
         self.forgotten = self.store.forgotten()
-        self.forgotten_read = time.time()
         with self._noted_lock:
             self._noted = {user: at for user, at in self._noted.items() if at >= began}
 

@@ -138,15 +138,6 @@ class EventStore(ExperimentDefinitions, ServedResponses, ItemChanges, Forgetting
         return StoreUnavailable(f"event store {self.shown_url}: {reason}",
                                 self.outage.retry_after())  # fmt: skip
 
-    def probe(self) -> bool:
-        """Whether the store answers a trivial query now; while it is unreachable, a try only
-        when one is due (False at once otherwise)."""
-        try:
-            self._query("SELECT 1")
-        except StoreError:
-            return False
-        return True
-
     def _give_back(self, connection: Any) -> None:
         with self._lock:
             keep = (

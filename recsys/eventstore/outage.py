@@ -6,7 +6,7 @@ serving/store_watch.py) sets `tried_in_background`: then only calls inside `tryi
 and no request ever waits on a connect.
 
     store.outage.down          # True while the store is unreachable
-    store.probe()              # a try now, if one is due: True when the store answered
+    store.outage.since         # Unix seconds it went down (None while reachable)
 """
 
 from __future__ import annotations
