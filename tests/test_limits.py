@@ -90,11 +90,11 @@ def test_an_unreachable_storage_serves_and_logs(
     models_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Nothing listens on the storage's port: the public key's requests are served, not refused."""
-    app = create_app({"models_dir": models_dir, "database_url": f"sqlite:///{tmp_path / 'e.db'}",
-                      "watch": False, "public_keys": (PUBLIC,),
-                      "config": {"server": {"rate_limit": f"{BUDGET}/minute",
-                                            "rate_limit_storage":
-                                                f"memcached://127.0.0.1:{free_port()}"}}})  # fmt: skip
+    nowhere = f"memcached://127.0.0.1:{free_port()}"
+    server = {"rate_limit": f"{BUDGET}/minute", "rate_limit_storage": nowhere}
+    database = f"sqlite:///{tmp_path / 'e.db'}"
+    app = create_app({"models_dir": models_dir, "database_url": database, "watch": False,
+                      "public_keys": (PUBLIC,), "config": {"server": server}})  # fmt: skip
     client = app.test_client()
     for _ in range(BUDGET + 2):
         assert client.get("/v1/popular?n=1", headers={"X-API-Key": PUBLIC}).status_code == 200
