@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from flask import Flask
@@ -76,9 +77,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     metrics = Metrics()
     metrics.add_collector(WorkerStatus(settings.models_dir))
     store = open_store(settings.database_url, settings.forget_key, unreachable_ok=True)
-    store_watch = StoreWatch(store, lambda: apply_privacy(store, settings),
-                             metrics.store_available.set, metrics.thread_error)  # fmt: skip
-    store_watch.refresh()  # the start-up privacy checks and the forgotten list, if reachable
+    # the privacy checks refuse to start (ForgetSecretError), or wait for an unreachable store
+    deferred = partial(apply_privacy, store, settings) if store.outage.down else None
+    if deferred is None:
+        apply_privacy(store, settings)
+    store_watch = StoreWatch(store, deferred, metrics.store_available.set, metrics.thread_error)
+    store_watch.refresh()  # reads the forgotten list, if the store is reachable
     experiments = Experiments(settings.config.experiments)
     live_items = LiveItems()
     holder = BundleHolder(

@@ -36,12 +36,12 @@ class StoreWatch:
     While the store is down, `is_forgotten` answers from the last list read (and the customers
     forgotten through this process since); before any list was read it cannot tell (None).
     `first_contact` runs once, when the store is first reached (the start-up privacy checks,
-    deferred when the store was down at start)."""
+    deferred when the store was down at start; an error of theirs is logged)."""
 
     def __init__(
         self,
         store: EventStore,
-        first_contact: Callable[[], None],
+        first_contact: Callable[[], None] | None,
         on_state: Callable[[bool], None],
         on_error: Callable[[str], None],
     ) -> None:
