@@ -55,7 +55,12 @@ def test_the_index_follows_changes_as_a_rebuild_would(served: ServedBundle) -> N
     change(served, (str(row["item_id"]), {"title": "renamed entirely", "category": "other/place"}),
            ("fresh-2", {"title": "second new", "category": "new", "added": 6.0}),
            ("fresh-1", {"title": "new v2", "category": "new/things", "added": 5.0}))  # fmt: skip
-    followed = served.content()  # item by item, twice
+    known = {"in_stock": False, "title": "renamed entirely", "category": "other/place"}
+    fresh = {"title": "new", "category": "new", "added": 6.0, "in_stock": False}
+    change(served, ("fresh-2", fresh), (str(row["item_id"]), known))
+    followed = served.content()  # item by item, three times
+    assert followed.extra_state.available is not None
+    assert followed.extra_state.available.tolist() == [True, False]
     state = served.follow()
     columns, counts = served.item_columns(state), served.interaction_counts
     rebuilt = content_index(columns, served.bundle.items, counts, state, first)  # all at once

@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import scipy.sparse as sp
-from sklearn.preprocessing import normalize
 
 from recsys.ranking import top_n
 from recsys.service.content import ContentIndex
@@ -21,7 +19,7 @@ from recsys.service.expressions import Expression
 from recsys.service.item_columns import expression_mask, in_category
 from recsys.service.popular import fallback
 from recsys.service.query import Picks, Query, Ranked
-from recsys.service.rerank import boost, placed
+from recsys.service.rerank import boost, member, placed
 from recsys.service.served import ServedBundle
 
 CONTENT_MODEL = "content"
@@ -47,13 +45,18 @@ def content_allowed(served: ServedBundle, index: ContentIndex, query: Query) -> 
     """What the query lets through, in content numbers (the bundle's mask, then the extras')."""
     known = served.allowed(query)
     known = np.ones(served.n_items, bool) if known is None else known
+    return np.concatenate([known, extras_allowed(index, query)])
+
+
+def extras_allowed(index: ContentIndex, query: Query) -> np.ndarray:
+    """Per item only the live catalogue knows, whether the query lets it through."""
     extra = index.extra_state.visible if query.in_stock is False else index.extra_state.available
     extra = np.ones(len(index.extras), bool) if extra is None else extra.copy()
     if query.category is not None:
         extra &= in_category(index.extra_columns.values("category"), query.category)
     if query.filter is not None:
         extra &= expression_mask(query.filter, index.extra_columns, "filter")
-    return np.concatenate([known, extra])
+    return extra
 
 
 def content_mask(
@@ -118,18 +121,18 @@ def refilled(served: ServedBundle, ranked: Ranked, query: Query, label: str,
 def stand_ins(served: ServedBundle, item_ids: Sequence[str]) -> tuple[list[str], bool]:
     """`item_ids` with each item the models know nothing about replaced by the known item
     (with interactions) most like it by content; whether any was replaced."""
-    index, known = served.content(), served.interacted
+    index, n_known = served.content(), served.n_items
     found, replaced = [], 0
     for item_id in item_ids:
         number = new_number(served, item_id)
         if number is None:
             found.append(item_id)
             continue
-        if replaced >= MAX_STAND_INS or not len(known):
+        if replaced >= MAX_STAND_INS or not len(served.interacted):
             continue
-        scores = index.scores(number, known)
+        scores = np.where(served.interaction_counts > 0, index.scores(number)[:n_known], -1)
         if scores.max() > 0:
-            found.append(served.item_names[int(known[int(np.argmax(scores))])])
+            found.append(served.item_names[int(np.argmax(scores))])
             replaced += 1
     return found, replaced > 0
 
@@ -140,45 +143,67 @@ def explored(served: ServedBundle, picks: Picks, query: Query, anchors: np.ndarr
     the `anchors` (content numbers: the item of a similar list, a user's history) by content,
     then the newest; reason new_in:<category>."""
     slots = int(query.explore_new * query.n + 1e-9)  # rounded down: never more than the share
+    if slots <= 0 or not len(picks.ranked):
+        return picks
     index = served.content()
-    if slots <= 0 or not len(index.new) or not len(picks.ranked):
+    if not len(index.new):
         return picks
-    allowed = content_allowed(served, index, query)
-    candidates = index.new[allowed[index.new]]
-    never = excluded_numbers(served, index, query, picks.ranked.ids, anchors)
-    candidates = candidates[~np.isin(candidates, never)]
-    if not len(candidates):
+    pool = index.pool
+    ok = new_allowed(served, index, query, pool)
+    ok &= ~member(pool, excluded_numbers(served, index, query, picks.ranked.ids, anchors))
+    if not ok.any():
         return picks
-    scores = profile_scores(index, anchors, weights, candidates)
-    order = np.lexsort((-index.added[candidates], -scores))[:slots]
-    chosen = candidates[order]
+    scores = profile_scores(index, anchors, weights)
+    key = np.where(ok, scores - 1e-6 * np.arange(len(pool)) / len(pool), -np.inf)  # ties: newest
+    best = np.argpartition(-key, slots - 1)[:slots] if slots < len(key) else np.arange(len(key))
+    best = best[np.argsort(-key[best], kind="stable")]
+    best = best[np.isfinite(key[best])]
+    chosen = pool[best]
     reasons = [f"new_in:{index.paths[i] or 'catalogue'}" for i in chosen.tolist()]
-    extra = Ranked(chosen, scores[order], reasons)
+    extra = Ranked(chosen, scores[best], reasons)
     return Picks(placed(picks.ranked, extra, query.n), picks.model, picks.fallback)
 
 
-def profile_scores(index: ContentIndex, anchors: np.ndarray, weights: np.ndarray | None,
-                   among: np.ndarray) -> np.ndarray:  # fmt: skip
-    """Content scores of `among` against the anchors' weighted mean row and the category of the
-    most weighted anchor (no anchors: all 0, so the newest come first)."""
+def new_allowed(
+    served: ServedBundle, index: ContentIndex, query: Query, new: np.ndarray
+) -> np.ndarray:
+    """Per content number of `new` (items without interactions), whether the query lets it
+    through."""
+    known = served.allowed(query)
+    in_bundle = new < served.n_items
+    ok = np.ones(len(new), bool)
+    if known is not None:
+        ok[in_bundle] = known[new[in_bundle]]
+    if len(index.extras):
+        ok[~in_bundle] = extras_allowed(index, query)[new[~in_bundle] - served.n_items]
+    return ok
+
+
+def profile_scores(index: ContentIndex, anchors: np.ndarray, weights: np.ndarray | None
+                   ) -> np.ndarray:  # fmt: skip
+    """Content scores of the explore pool (the newest new items) against the anchors' weighted
+    mean row and the category of the most weighted anchor (no anchors: all 0: the newest
+    first)."""
     if not len(anchors):
-        return np.zeros(len(among), np.float32)
+        return np.zeros(len(index.pool), np.float32)
     if weights is None:
         weights = np.ones(len(anchors), np.float32)
     top = np.argsort(-weights, kind="stable")[:PROFILE_ITEMS]
     anchors, weights = anchors[top], weights[top]
-    row = normalize(sp.csr_matrix(weights.astype(np.float32)) @ index.rows[anchors])
-    return index.profile_scores(row, index.levels[:, int(anchors[0])], among)
+    row = index.mean_row(anchors.tolist(), weights)
+    return index.profile_scores(row, index.levels[:, int(anchors[0])], pool_only=True)
 
 
 def new_arrivals(served: ServedBundle, query: Query) -> Picks:
     """The newest items the query lets through (added through the live catalogue, newest
     first, then catalogue items without interactions), refilled with trending ones."""
     index = served.content()
-    candidates = index.new[content_allowed(served, index, query)[index.new]]
-    candidates = candidates[~np.isin(candidates, excluded_numbers(served, index, query))]
-    order = np.lexsort((-candidates, -index.added[candidates]))
-    chosen = candidates[order[: max(query.n, 50) if query.boost is not None else query.n]]
+    order = index.newest
+    ok = new_allowed(served, index, query, index.new)
+    ok[index.new_positions(excluded_numbers(served, index, query))] = False
+    ok = ok[order]
+    wanted = max(query.n, 50) if query.boost is not None else query.n
+    chosen = index.new[order[np.flatnonzero(ok)[:wanted]]]
     scores = 1.0 / (1.0 + np.arange(len(chosen)))
     reasons = [f"new_in:{index.paths[i] or 'catalogue'}" for i in chosen.tolist()]
     ranked = content_boosted(served, index, Ranked(chosen, scores, reasons), query)

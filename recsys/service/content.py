@@ -13,7 +13,7 @@ they arrived, so a number never changes during a bundle's life.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +29,17 @@ TEXT_WEIGHT = 0.7  # the rest is the category paths' overlap
 MAX_DEPTH = 8  # category levels compared
 NOT_WORDS = ("title", "category", "in_stock", "hidden")  # read on their own, or not words
 MAX_FEATURES = 200_000  # TF-IDF vocabulary bound
+EXPLORE_POOL = 2000  # the newest new items explore_new chooses among (the rest wait their turn)
+WORDLESS = frozenset(("in_stock", "hidden", "price", "available_until", "deleted", "added"))
+
+
+@dataclass(frozen=True)
+class Part:
+    """Some items' TF-IDF rows, category prefix numbers per depth and path depths."""
+
+    rows: sp.csr_matrix
+    levels: np.ndarray
+    depth: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -48,31 +59,46 @@ class ContentIndex:
     depth: np.ndarray  # per content number the depth of its category path
     new: np.ndarray  # content numbers of the items without interactions, extras included
     added: np.ndarray  # per content number, when the live catalogue first heard of it (0: never)
+    newest: np.ndarray  # positions in `new`, newest first (by `added`, then the later number)
+    position: np.ndarray  # per content number its position in `new` (-1: not new)
+    pool: np.ndarray  # the newest EXPLORE_POOL content numbers of `new`, newest first
+    pool_part: Part  # their rows, category prefixes and depths
+
+    def new_positions(self, numbers: np.ndarray) -> np.ndarray:
+        """The positions in `new` of those of the content `numbers` that are new."""
+        found = self.position[numbers[(numbers >= 0) & (numbers < len(self.position))]]
+        return found[found >= 0]
 
     @property
     def size(self) -> int:
         return int(self.rows.shape[0])
 
-    def scores(self, item: int, among: np.ndarray | None = None) -> np.ndarray:
-        """The content score of the content numbers `among` (None: every item) against the item
-        `item`."""
-        return self.profile_scores(self.rows[item], self.levels[:, item], among)
+    def scores(self, item: int, pool_only: bool = False) -> np.ndarray:
+        """The content score of every item (of `pool` only) against the item `item`."""
+        return self.profile_scores(self.mean_row([item]), self.levels[:, item], pool_only)
+
+    def mean_row(self, items: Sequence[int], weights: np.ndarray | None = None) -> np.ndarray:
+        """The unit-length weighted sum of the TF-IDF rows of `items`, dense."""
+        rows = self.rows
+        starts, ends = rows.indptr[items], rows.indptr[np.asarray(items) + 1]
+        taken = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends, strict=True)])
+        scale = np.repeat(np.ones(len(starts)) if weights is None else weights, ends - starts)
+        summed = np.bincount(rows.indices[taken], rows.data[taken] * scale, rows.shape[1])
+        return (summed / max(float(np.linalg.norm(summed)), 1e-12)).astype(np.float32)
 
     def profile_scores(
-        self, row: sp.csr_matrix, levels: np.ndarray, among: np.ndarray | None = None
+        self, vector: np.ndarray, levels: np.ndarray, pool_only: bool = False
     ) -> np.ndarray:
-        """The content score of `among` (None: every item) against a unit TF-IDF `row` and a
-        category path given by its prefix numbers per depth (-1 past its end)."""
-        rows = self.rows if among is None else self.rows[among]
-        text = rows @ np.asarray(row.todense(), np.float32).ravel()
-        mine = self.levels if among is None else self.levels[:, among]
+        """The content score of every item (of `pool` only) against a unit TF-IDF `vector`
+        (dense) and a category path given by its prefix numbers per depth (-1 past its end)."""
+        part = self.pool_part if pool_only else Part(self.rows, self.levels, self.depth)
+        text = part.rows @ vector
         shared = np.zeros(len(text), np.float32)
         for depth, code in enumerate(levels.tolist()):
             if code < 0:
                 break
-            shared += mine[depth] == code
-        depths = self.depth if among is None else self.depth[among]
-        longest = np.maximum(depths, max(int((levels >= 0).sum()), 1))
+            shared += part.levels[depth] == code
+        longest = np.maximum(part.depth, max(int((levels >= 0).sum()), 1))
         return TEXT_WEIGHT * text + (1 - TEXT_WEIGHT) * shared / longest
 
     def shared_path(self, a: int, b: int) -> str:
@@ -103,11 +129,16 @@ def content_index(
     n_known = len(items)
     earlier = previous.extras.lookup if previous is not None else {}
     arrived = [i for i in overlay.items if i not in items.lookup and i not in earlier]
-    extras = Vocabulary([*earlier, *arrived])
-    extra_columns = live_columns(ItemColumns(skeleton(known, len(extras))), extras, overlay)
+    extras = Vocabulary([*earlier, *arrived]) if arrived or previous is None else previous.extras
+    delta = overlay.changes_since(previous.overlay) if previous is not None else None
+    same = previous is not None and delta is not None and not arrived  # follow item by item
+    extra_columns = live_columns(
+        ItemColumns(skeleton(known, len(extras))), extras, overlay,
+        (previous.overlay, previous.extra_columns) if same else None,
+    )  # fmt: skip
+    extra_state = live_state(None, extras, overlay, None, previous.extra_state if same else None)
     paths = np.concatenate([known.values("category"), extra_columns.values("category")])
     prefixes = dict(previous.prefixes) if previous is not None else {}
-    delta = overlay.changes_since(previous.overlay) if previous is not None else None
     if previous is None or delta is None:
         texts = [*documents(known, range(n_known)), *documents(extra_columns, range(len(extras)))]
         if previous is not None:
@@ -117,17 +148,34 @@ def content_index(
         levels = category_levels(paths, np.arange(len(paths)), prefixes)
     else:
         vectorizer = previous.vectorizer
-        in_bundle, in_extras = items.indices(delta), extras.indices(delta)
-        changed = np.unique(np.concatenate([in_bundle[in_bundle >= 0],
-                                            in_extras[in_extras >= 0] + n_known]))  # fmt: skip
-        rows = replaced_rows(previous.rows, changed, vectorizer, (known, extra_columns))
-        levels = category_levels(paths, changed, prefixes, previous.levels)
+        worded = [i for i, fields in delta.items() if not WORDLESS.issuperset(fields)]
+        fresh = n_known + np.arange(len(earlier), len(extras))  # new rows, read in any case
+        rows = replaced_rows(previous.rows, numbers_of(items, extras, worded, fresh), vectorizer,
+                             (known, extra_columns))  # fmt: skip
+        moved = [i for i, fields in delta.items() if "category" in fields]
+        levels = category_levels(paths, numbers_of(items, extras, moved, fresh), prefixes,
+                                 previous.levels)  # fmt: skip
+    depth = (levels >= 0).sum(axis=0).astype(np.float32)
+    new = np.concatenate([np.flatnonzero(counts == 0), n_known + np.arange(len(extras))])
+    added = np.concatenate([added_times(known), added_times(extra_columns)])
+    newest = np.lexsort((-new, -added[new]))
+    position = np.full(len(paths), -1, np.int64)
+    position[new] = np.arange(len(new))
+    pool = new[newest[:EXPLORE_POOL]]
     return ContentIndex(
-        overlay, vectorizer, rows, n_known, extras, live_state(None, extras, overlay),
-        extra_columns, paths, levels, prefixes, (levels >= 0).sum(axis=0).astype(np.float32),
-        np.concatenate([np.flatnonzero(counts == 0), n_known + np.arange(len(extras))]),
-        np.concatenate([added_times(known), added_times(extra_columns)]),
+        overlay, vectorizer, rows, n_known, extras, extra_state, extra_columns, paths, levels,
+        prefixes, depth, new, added, newest, position, pool,
+        Part(rows[pool], levels[:, pool], depth[pool]),
     )  # fmt: skip
+
+
+def numbers_of(
+    items: Vocabulary, extras: Vocabulary, item_ids: list[str], more: np.ndarray
+) -> np.ndarray:
+    """The content numbers of `item_ids` (the bundle's, then the extras'), and `more`."""
+    in_bundle, in_extras = items.indices(item_ids), extras.indices(item_ids)
+    return np.unique(np.concatenate([in_bundle[in_bundle >= 0],
+                                     in_extras[in_extras >= 0] + len(items), more]))  # fmt: skip
 
 
 def fitted(texts: list[str]) -> tuple[TfidfVectorizer, sp.csr_matrix]:
