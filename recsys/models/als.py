@@ -9,6 +9,7 @@ from typing import ClassVar
 import numpy as np
 import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
+from scipy.linalg import lapack
 from threadpoolctl import threadpool_limits
 
 from recsys.checks import at_least
@@ -59,22 +60,46 @@ class ALS(VectorModel):
         return model.user_factors, model.item_factors
 
     def fold_in(self, user_items: sp.csr_matrix) -> np.ndarray:
-        """User vectors for rows of interactions the model never saw (implicit's
-        recalculate_user)."""
+        """User vectors for rows of interactions the model never saw: implicit's
+        recalculate_user; one row (a request's) solved by `fold_in_row`, the same equations
+        without the checks and sparse arithmetic that cost implicit more than the solve."""
+        user_items = user_items.tocsr()
+        model, base = self.fold_in_model()
+        if user_items.shape[0] == 1:
+            vector = fold_in_row(model, base, user_items.indices, user_items.data)
+            if vector is not None:
+                return vector[None, :]
         users = np.arange(user_items.shape[0])
-        vectors = self.fold_in_model().recalculate_user(users, user_items.tocsr())
-        return np.atleast_2d(vectors)
+        return np.atleast_2d(model.recalculate_user(users, user_items))
 
-    def fold_in_model(self) -> AlternatingLeastSquares:
-        """implicit's model over our item factors, made once per set of factors: it caches YtY,
-        which would otherwise cost more than the fold-in itself on every call."""
+    def fold_in_model(self) -> tuple[AlternatingLeastSquares, np.ndarray]:
+        """implicit's model over our item factors and YtY + regularization I, made once per set
+        of factors: YtY would otherwise cost more than the fold-in itself on every call."""
         cached = getattr(self, "_fold_in", None)
         if cached is None or cached[0] is not self.item_factors:
             model = self.implicit_model()
             model.item_factors = np.array(self.item_factors, np.float32)  # writable: bundles mmap
             model.num_threads = 1  # fold-ins are small: threads cost ~100x what they save here
             with threadpool_limits(1, "blas"):
-                model.YtY  # noqa: B018 (computed and cached by implicit)
-            self._fold_in = (self.item_factors, model)
-            cached = self._fold_in
-        return cached[1]
+                base = model.YtY + np.float32(model.regularization) * np.eye(
+                    model.factors, dtype=np.float32
+                )
+            self._fold_in = cached = (self.item_factors, model, base)
+        return cached[1], cached[2]
+
+
+def fold_in_row(
+    model: AlternatingLeastSquares, base: np.ndarray, items: np.ndarray, values: np.ndarray
+) -> np.ndarray | None:
+    """One user's vector by implicit's least squares (implicit/cpu/_als.pyx, Hu et al.): with
+    confidences c = alpha x value, A = YtY + reg I + sum over the items of (|c| - 1) y y^T and
+    b = sum of c y over the items with c > 0, solved by Cholesky (LAPACK posv, as implicit).
+    None when A is not positive definite (then implicit's own answer is taken)."""
+    if not len(items):
+        return np.zeros(base.shape[0], np.float32)
+    confidence = np.float32(model.alpha) * np.asarray(values, np.float32)
+    rows = model.item_factors[items]
+    a = base + (rows.T * (np.abs(confidence) - 1)) @ rows
+    b = rows.T @ np.maximum(confidence, 0)
+    _, solution, info = lapack.sposv(a, b, overwrite_a=True, overwrite_b=True)
+    return np.asarray(solution, np.float32) if info == 0 else None
