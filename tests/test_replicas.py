@@ -32,6 +32,7 @@ open = true
 api_keys = ["{KEY}"]
 watch_seconds = 0.3
 experiments_refresh_seconds = 0.3
+catalogue_refresh_seconds = 0.3
 candidates = 20
 """
 AUTH = {"X-API-Key": KEY}
@@ -99,6 +100,27 @@ def test_an_admin_experiment_reaches_the_other_replica(replicas: tuple[Server, S
     status, stopped = b.call("DELETE", "/admin/experiments/replicated", headers=AUTH)
     assert status == 200, stopped
     eventually(lambda: picks(a, a.user)["experiment"] is None)
+
+
+def test_an_item_change_on_one_replica_reaches_the_other(replicas: tuple[Server, Server]) -> None:
+    """POST /v1/items on A: B stops recommending the item (any worker) within the refresh time,
+    and shows it again when A restores it."""
+    a, b = replicas
+    item = picks(b, b.user)["items"][0]["item_id"]
+    status, body = a.call("POST", "/v1/items", {"items": [{"item_id": item, "hidden": True}]},
+                          headers=AUTH)  # fmt: skip
+    assert status == 200, body
+
+    def shown_by_b() -> bool:
+        return item in {found["item_id"] for found in picks(b, b.user)["items"]}
+
+    eventually(lambda: not shown_by_b())
+    status, view = b.call("GET", f"/v1/items/{item}")
+    assert status == 200 and view["available"] is False
+    status, body = a.call("POST", "/v1/items", {"items": [{"item_id": item, "hidden": False}]},
+                          headers=AUTH)  # fmt: skip
+    assert status == 200, body
+    eventually(shown_by_b)
 
 
 def test_a_forgotten_customer_is_forgotten_by_the_other_replica(
