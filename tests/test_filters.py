@@ -153,6 +153,27 @@ def test_a_served_bundle_filters_and_boosts_every_answer(models_dir: Path) -> No
     assert served.expression_mask(only.filter, "filter") is mask  # type: ignore[arg-type]
 
 
+def test_a_boost_pulls_in_items_beyond_the_models_pool(models_dir: Path) -> None:
+    """An item ranked far below the pool of 50 that a boost lifts above the 10th pick is found
+    (an exact search over the items the boost matches), not left out."""
+    live = LiveItems()
+    served = ServedBundle(Bundle.load(models_dir), live)
+    model = served.bundle.models[served.default_model]
+    user = 0
+    scores = model.item_factors @ model.user_factors[user]  # type: ignore[attr-defined]
+    scores[served.purchased(user)] = -np.inf
+    order = np.argsort(-scores)
+    far = next(int(i) for i in order[120:] if 100 * scores[i] > 0 and scores[i] > 0.2 * scores[
+        order[9]])  # fmt: skip
+    live.overlay = live.overlay.updated([StoredItem(served.item_names[far], {"pushed": True}, {},
+                                                    1)])  # fmt: skip
+    user_id = served.bundle.users[user]
+    plain = service.for_user(served, user_id, Query(n=10)).ranked.ids.tolist()
+    lifted = Query(n=10, boost=parse_boosts("pushed = true: 100"))
+    pushed = service.for_user(served, user_id, lifted).ranked.ids.tolist()
+    assert far not in plain and pushed[0] == far and len(pushed) == 10
+
+
 def test_seen_capped_keeps_the_best_seen_within_the_cap() -> None:
     ranked = Ranked(np.array([1, 2, 3, 4]), np.array([0.9, 0.8, 0.7, 0.6]))
     unseen = Ranked(np.array([5, 6, 7]), np.array([0.85, 0.5, 0.4]))

@@ -17,6 +17,7 @@ from recsys.data import load_events
 from recsys.models.vector import VectorModel
 from recsys.service import Query, ServedBundle, cross_sell, for_user, popular, session, similar
 from recsys.service import picks as picks_module
+from recsys.service.cross_sell import cross_sell_picks
 from recsys.service.rerank import category_cap, mmr, pool_size, unit_scale
 from recsys_training.pipeline import train
 
@@ -212,7 +213,7 @@ def test_each_request_path_computes_its_pool_once(
     paths = {  # cross-sell without a complements model goes on to similar items
         "user": lambda: picks_module.user_picks(served, served.bundle.users[2], query, None),
         "similar": lambda: picks_module.similar_picks(served, items[0], query, None),
-        "cross-sell": lambda: picks_module.cross_sell_picks(served, [items[0]], query, None),
+        "cross-sell": lambda: cross_sell_picks(served, [items[0]], query, None),
         "session": lambda: session(served, [items[3]], query),
     }
     for name, path in paths.items():

@@ -3,22 +3,18 @@ parameters in, ranked items with scores, reasons and the model (or fallback) tha
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
 
-from recsys.models.base import Complements
 from recsys.models.vector import VectorModel
-from recsys.ranking import row_of
 from recsys.service.arrivals import (
-    content_label,
     explored,
     new_number,
     similar_by_content,
     stand_ins,
 )
-from recsys.service.popular import POPULAR_IN_CATEGORY, POPULAR_MODEL, fallback, popular_ranked
+from recsys.service.popular import POPULAR_MODEL, fallback, popular_ranked
 from recsys.service.promotions import promoted
 from recsys.service.query import Picks, Query, Ranked
 from recsys.service.rerank import boost, diversify, keep, member, pool_size, score_all
@@ -64,7 +60,10 @@ def user_picks(
     never = np.concatenate([fresh_bought, seen]) if mode == "exclude" else fresh_bought
     allowed, excluded, wanted = request_scope(served, query, served.purchased(user), never)
     fresh_events = (fresh_items, fresh_weights)
-    found = personal_ranked(served, name, user, fresh_events, allowed, excluded, wanted)
+    lifts = boost_masks(served, query)
+    found = personal_ranked(
+        served, name, user, fresh_events, allowed, excluded, wanted, lifts, query.n
+    )
     if found is None:
         ranked, label = fallback(served, allowed, excluded, query.n)
         return Picks(ranked, label, "popular")
@@ -105,56 +104,6 @@ def similar_picks(
     ranked = similar_ranked(served, name, np.array([item]), allowed, excluded, wanted)
     picks = finish(served, ranked, served.label(name), query, name, allowed, excluded, [item])
     return explored(served, picks, query, np.array([item]))
-
-
-def cross_sell(
-    served: ServedBundle, item_ids: Sequence[str], query: Query, model_name: str | None = None
-) -> Picks:
-    """Complements of a basket: a Complements model's "bought with" lists when the bundle has one,
-    else similar items of the basket (said so in `model`), refilled with popular ones. Remembered
-    per bundle like similar items."""
-    key = ("cross-sell", tuple(sorted(set(item_ids))), query, model_name)
-    return served.memo(key, lambda: cross_sell_picks(served, item_ids, query, model_name))
-
-
-def cross_sell_picks(
-    served: ServedBundle, item_ids: Sequence[str], query: Query, model_name: str | None
-) -> Picks:
-    known, replaced = stand_ins(served, item_ids)
-    if replaced:  # new items stand in for the known ones most like them by content
-        asked = dataclasses.replace(query, exclude=(*query.exclude, *item_ids))
-        picks = known_cross_sell(served, known, asked, model_name)
-        if picks.model in (POPULAR_MODEL, POPULAR_IN_CATEGORY):
-            return picks
-        return Picks(picks.ranked, content_label(served), picks.fallback)
-    return known_cross_sell(served, item_ids, query, model_name)
-
-
-def known_cross_sell(
-    served: ServedBundle, item_ids: Sequence[str], query: Query, model_name: str | None
-) -> Picks:
-    basket = np.unique(served.item_numbers(item_ids))
-    allowed, excluded, wanted = request_scope(served, query, basket)
-    if not len(basket):
-        ranked, label = fallback(served, allowed, excluded, query.n)
-        return Picks(ranked, label, "popular")
-    name = complements_model(served, model_name)
-    if name is not None:
-        model = served.bundle.models[name]
-        basket_row = row_of(basket, served.n_items)
-        ids, scores, because = model.complements(basket_row, wanted + len(excluded))
-        reasons = [bought_with(served, int(b)) for b in because[0]]
-        ranked = keep(Ranked(ids[0], scores[0], reasons), allowed, excluded)
-        return finish(served, ranked, served.label(name), query, name, allowed, excluded, basket)
-    name = model_name or served.default_model
-    if not isinstance(served.bundle.models.get(name), VectorModel):
-        ranked, label = fallback(served, allowed, excluded, query.n, basket)
-        return Picks(ranked, label, "popular")
-    ranked = similar_ranked(served, name, basket, allowed, excluded, wanted)
-    label = f"{SIMILAR_FALLBACK}:{served.label(name)}"
-    picks = finish(served, ranked, label, query, name, allowed, excluded, basket)
-    picks.fallback = picks.fallback or "similar_items"
-    return picks
 
 
 def session(served: ServedBundle, item_ids: Sequence[str], query: Query) -> Picks:
@@ -204,10 +153,14 @@ def popular(served: ServedBundle, query: Query, trending: bool = False) -> Picks
 
 def boosted(served: ServedBundle, ranked: Ranked, query: Query) -> Ranked:
     """The request's boosts applied (their masks compiled once per expression)."""
+    return boost(ranked, boost_masks(served, query)) if query.boost is not None else ranked
+
+
+def boost_masks(served: ServedBundle, query: Query) -> list[tuple[np.ndarray, float]]:
+    """The request's boosts as (item mask, factor)."""
     if query.boost is None:
-        return ranked
-    masks = [(served.expression_mask(b.expression, "boost"), b.factor) for b in query.boost.boosts]
-    return boost(ranked, masks)
+        return []
+    return [(served.expression_mask(b.expression, "boost"), b.factor) for b in query.boost.boosts]
 
 
 def similar_ranked(
@@ -288,22 +241,6 @@ def finish(
     return Picks(ranked.then(more, query.n), label, "popular" if len(more) else None)
 
 
-def complements_model(served: ServedBundle, requested: str | None) -> str | None:
-    """The model answering cross-sell (looked up once per bundle: protocol checks are slow)."""
-    return served.memo(("complements", requested), lambda: find_complements(served, requested))
-
-
-def find_complements(served: ServedBundle, requested: str | None) -> str | None:
-    models = served.bundle.models
-    if requested is not None:
-        return requested if isinstance(models.get(requested), Complements) else None
-    return next((name for name, m in models.items() if isinstance(m, Complements)), None)
-
-
-def bought_with(served: ServedBundle, item: int) -> str | None:
-    return f"bought_with:{served.item_names[item]}" if item >= 0 else None
-
-
 def encode_fresh(
     served: ServedBundle, fresh: Sequence[tuple[str, str]]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -318,4 +255,4 @@ def encode_fresh(
     return items[known], weights[known], np.unique(items[(items >= 0) & bought])
 
 
-__all__ = ["POPULAR_MODEL", "cross_sell", "for_user", "popular", "session", "similar"]
+__all__ = ["POPULAR_MODEL", "for_user", "popular", "session", "similar"]

@@ -68,6 +68,35 @@ def placed(ranked: Ranked, extra: Ranked, n: int) -> Ranked:
     return Ranked(ids, scores, reasons)
 
 
+def pulled_in(
+    ranked: Ranked,
+    vector: np.ndarray,
+    item_vectors: np.ndarray,
+    lifts: Sequence[tuple[np.ndarray, float]],
+    allowed: np.ndarray | None,
+    excluded: np.ndarray,
+    n: int,
+) -> Ranked:
+    """`ranked` (a pool of the best items by the model's score) and, when a boost could lift an
+    item outside it above the pool's n-th boosted one, the n best outside items the lifting boosts
+    match (an exact search): so a boost reorders the whole catalogue, not only the pool. Outside
+    items score at most the pool's lowest, so nothing is searched when even the largest factor
+    cannot lift that above the n-th boosted score."""
+    raising = [(mask, factor) for mask, factor in lifts if factor > 1]
+    if not raising or not len(ranked):
+        return ranked
+    lowest, top = float(ranked.scores.min()), max(factor for _, factor in raising)
+    bound = lowest * top if lowest >= 0 else lowest / top
+    lifted = boost(ranked, lifts).scores
+    if len(lifted) >= n and lifted[n - 1] >= bound:
+        return ranked
+    matching = np.logical_or.reduce([mask for mask, _ in raising])
+    mask = matching if allowed is None else matching & allowed
+    extra = score_all(vector, item_vectors, mask, np.concatenate([excluded, ranked.ids]), n)
+    return Ranked(np.concatenate([ranked.ids, extra.ids]),
+                  np.concatenate([ranked.scores, extra.scores]))  # fmt: skip
+
+
 def score_all(
     vector: np.ndarray,
     item_vectors: np.ndarray,

@@ -3,7 +3,7 @@ fresh events otherwise, blended with popular items when the history is short."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -12,7 +12,7 @@ from recsys.models.vector import VectorModel
 from recsys.ranking import row_of
 from recsys.service.popular import popular_ranked
 from recsys.service.query import Ranked
-from recsys.service.rerank import keep, member, score_all, unit_scale
+from recsys.service.rerank import keep, member, pulled_in, score_all, unit_scale
 from recsys.service.served import ServedBundle
 
 BLEND_BELOW = 5  # users with fewer distinct items get personalised picks blended with popular ones
@@ -30,9 +30,13 @@ def personal_ranked(
     allowed: np.ndarray | None,
     excluded: np.ndarray,
     wanted: int,
+    lifts: Sequence[tuple[np.ndarray, float]] = (),
+    n: int = 10,
 ) -> tuple[Ranked, str] | None:
     """The user's ranked items and the model label, or None when the model cannot place them
-    (unknown user without fresh events: the caller falls back to popular)."""
+    (unknown user without fresh events: the caller falls back to popular). `lifts`: the
+    request's boosts (masks, factors), whose best matching items a vector model pulls in from
+    beyond its pool when they could reach the top `n` (rerank.pulled_in)."""
     model = served.bundle.models.get(name)
     if model is None:
         return None
@@ -44,6 +48,8 @@ def personal_ranked(
         ranked = vector_ranked(
             served, model, user, vector, allowed, excluded, wanted, fresh_changed=len(fresh[0]) > 0
         )
+        if lifts:
+            ranked = pulled_in(ranked, vector, model.item_factors, lifts, allowed, excluded, n)
         ranked.reasons = similar_to(served, model, ranked.ids, items, weights)
     elif len(fresh[0]) and served.folds_in(model):  # item-item models: the merged row itself
         row = model.fold_in(row_of(items, served.n_items, weights))
