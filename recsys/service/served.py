@@ -208,7 +208,11 @@ class ServedBundle:
             self._moved = (state.overlay, moved_categories(self.bundle.items, state.overlay,
                                                            self._moved))  # fmt: skip
         moved = self._moved[1]
-        live_paths = [*moved.values(), *self.content(state).extra_columns.values("category")]
+        content = self._content  # the live catalogue's own items: from the content index if built
+        own = (content.extra_columns.values("category").tolist() if content is not None else
+               [f.get("category") or "" for i, f in state.overlay.items.items()
+                if i not in self.bundle.items.lookup])  # fmt: skip
+        live_paths = [*moved.values(), *own]
         if not any(in_path(str(path), category) for path in live_paths):
             self.category_index.check(category)
         mask = self.category_index.mask(category)
