@@ -1,6 +1,8 @@
 """Session picks for anonymous visitors on YooChoose (RecSys Challenge 2015 sample): next-click
-HR@20 and MRR@20 of `recsys.session.session_picks` (ALS fold-in, item-kNN, the blend) next to the
-best sellers and plain item-kNN (neighbours of the last click), in the same run, on the same bundle.
+HR@20 and MRR@20 of `recsys.session.session_picks` (ALS fold-in, an item-based model, the blend of
+both) for each item-based model (item-kNN, ease, spectral), next to the best sellers and plain
+item-kNN (neighbours of the last click), in the same run, on one bundle holding every model (each
+method sees only the models it names, as a bundle configured with just those would).
 
 A bundle is trained on `train_full` (sessions as users) with `recsys train`'s pipeline; each test
 session is replayed click by click: after clicks 1..t, the picks must hold click t+1. Items already
@@ -13,6 +15,7 @@ be hit: results are given over all next clicks and over next clicks on new items
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import tempfile
 import time
@@ -32,21 +35,33 @@ from recsys_training.pipeline import train
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("RECSYS_DATASETS", ROOT.parent / "shared" / "datasets"))
 K = 20
-METHODS: dict[str, SessionSettings | None] = {
-    "popular": None,
-    "item-kNN, last click": SessionSettings(als_share=0.0, half_life=1e-3),
-    "session:itemknn": SessionSettings(als_share=0.0),
-    "session:als": SessionSettings(als_share=1.0),
-    "session:als+itemknn": SessionSettings(),
-}
+LAST_CLICK = SessionSettings(als_share=0.0, half_life=1e-3)
+ITEM_ONLY, ALS_ONLY = SessionSettings(als_share=0.0), SessionSettings(als_share=1.0)
+METHODS: list[tuple[str, tuple[str, ...], SessionSettings | None]] = [
+    ("popular", (), None),
+    ("item-kNN, last click", ("itemknn",), LAST_CLICK),
+    ("session:als", ("als",), ALS_ONLY),
+    *[
+        row
+        for item in ("itemknn", "ease", "spectral")
+        for row in [
+            (f"session:{item}", (item,), ITEM_ONLY),
+            (f"session:als+{item}", ("als", item), SessionSettings()),
+        ]
+    ],
+]
 
 
 def trained_bundle(folder: Path, factors: int, knn: str) -> Bundle:
-    config = config_from_dict(
-        {"models": {"als": {"factors": factors}, "itemknn": {"kind": knn}, "popular": {}}}
-    )
+    models = {"als": {"factors": factors}, "itemknn": {"kind": knn}, "popular": {}}
+    config = config_from_dict({"models": {**models, "ease": {}, "spectral": {}}})
     train(DATA / "yoochoose-sample" / "train_full.csv.gz", folder, config)
     return Bundle.load(folder)
+
+
+def only(bundle: Bundle, names: tuple[str, ...]) -> Bundle:
+    """The bundle as if it held only the models `names` (and its popularity tables)."""
+    return dataclasses.replace(bundle, models={name: bundle.models[name] for name in names})
 
 
 def test_sessions(bundle: Bundle, limit: int | None) -> list[np.ndarray]:
@@ -101,8 +116,8 @@ def main() -> None:
         bundle = trained_bundle(Path(folder), args.factors, args.knn)
         sessions = test_sessions(bundle, args.sessions)
         rows: list[dict[str, Any]] = []
-        for name, settings in METHODS.items():
-            rows.append({"method": name, **replay(bundle, sessions, settings)})
+        for name, models, settings in METHODS:
+            rows.append({"method": name, **replay(only(bundle, models), sessions, settings)})
     popular = rows[0][f"HR@{K}"]
     for row in rows:
         row[f"HR@{K} vs popular"] = row[f"HR@{K}"] / popular if popular else float("nan")

@@ -1,8 +1,9 @@
 """Session picks for anonymous visitors: personal picks from the items seen in this session alone.
 
-The session is folded into the ALS space (implicit's recalculate_user) and blended with the item-kNN
-neighbours of its items, recent clicks counting more. The session's own items are never returned.
-With nothing usable (no clicks on known items, no such models) the answer is the best sellers.
+The session is folded into the ALS space (implicit's recalculate_user) and blended with the scores
+of the bundle's best item-based model (ease, else spectral, else item-kNN) for the session's items,
+recent clicks counting more. The session's own items are never returned. With nothing usable (no
+clicks on known items, no such models) the answer is the best sellers.
 """
 
 from __future__ import annotations
@@ -14,20 +15,21 @@ import numpy as np
 
 from recsys.bundle import Bundle
 from recsys.models.base import FoldIn, Recommender
+from recsys.models.item_similarity import ItemSimilarityModel
 from recsys.models.vector import VectorModel
 from recsys.ranking import row_of, top_n
 
 KNN_KINDS = ("itemknn", "bm25", "cosine", "tfidf")
+ITEM_KINDS = ("ease", "spectral", *KNN_KINDS)  # the best item-based model first
 
 
 @dataclass(frozen=True)
 class SessionSettings:
-    """`als_share` of the blend goes to ALS fold-in, the rest to item-kNN neighbours (when the
+    """`als_share` of the blend goes to ALS fold-in, the rest to the item-based model (when the
     bundle has both); a click `half_life` clicks old counts half as much as the latest one."""
 
     als_share: float = 0.5
     half_life: float = 2.0
-    neighbours: int = 100
 
 
 def session_picks(
@@ -39,7 +41,8 @@ def session_picks(
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """Top-n item numbers and scores for a visitor who saw `items` (item numbers, oldest first),
     never one of `items` or `exclude`; 1-D arrays of at most n, best first, and the path taken:
-    "session:als+itemknn", "session:als", "session:itemknn" or "fallback:popular"."""
+    "session:als+ITEM", "session:als", "session:ITEM" (ITEM: ease, spectral or itemknn) or
+    "fallback:popular"."""
     settings = settings or SessionSettings()
     n_items = len(bundle.items)
     seen = known_items(items, n_items)
@@ -56,41 +59,35 @@ def session_picks(
 def session_scores(
     bundle: Bundle, seen: np.ndarray, n_items: int, settings: SessionSettings
 ) -> dict[str, tuple[float, np.ndarray]]:
-    """Per source ("als", "itemknn"): its share of the blend and its scores over all items, each
-    scaled so that its best item scores 1."""
+    """Per source ("als", and "ease", "spectral" or "itemknn"): its share of the blend and its
+    scores over all items, each scaled so that its best item scores 1."""
     if len(seen) == 0:
         return {}
-    weights = recency_weights(len(seen), settings.half_life)
+    row = row_of(seen, n_items, recency_weights(len(seen), settings.half_life))
     als = first_model(bundle, lambda m: isinstance(m, FoldIn) and isinstance(m, VectorModel))
-    knn = first_model(bundle, lambda model: getattr(model, "kind", "") in KNN_KINDS)
+    item = item_model(bundle)
     parts = {}
-    if als is not None and (settings.als_share > 0 or knn is None):
-        parts["als"] = fold_in_scores(als, seen, weights, n_items)
-    if knn is not None and (settings.als_share < 1 or als is None):
-        parts["itemknn"] = neighbour_scores(knn, seen, weights, n_items, settings.neighbours)
-    shares = {"als": settings.als_share, "itemknn": 1.0 - settings.als_share}
+    if als is not None and (settings.als_share > 0 or item is None):
+        vector = als.fold_in(row)  # type: ignore[attr-defined]
+        parts["als"] = np.asarray(als.item_factors @ vector[0], np.float32)  # type: ignore[attr-defined]
+    if item is not None and (settings.als_share < 1 or als is None):
+        label = "itemknn" if item.kind in KNN_KINDS else item.kind
+        parts[label] = np.asarray(item.scores(row)[0], np.float32)
+    shares = {name: 1.0 - settings.als_share for name in parts}
+    shares["als"] = settings.als_share
     if len(parts) == 1:
         shares = dict.fromkeys(parts, 1.0)
     return {name: (shares[name], unit_max(scores)) for name, scores in parts.items()}
 
 
-def fold_in_scores(
-    model: Recommender, seen: np.ndarray, weights: np.ndarray, n_items: int
-) -> np.ndarray:
-    """Inner products of every item with the session's folded-in user vector."""
-    row = row_of(seen, n_items, weights)
-    vector = model.fold_in(row)  # type: ignore[attr-defined]
-    return np.asarray(model.item_factors @ vector[0], dtype=np.float32)  # type: ignore[attr-defined]
-
-
-def neighbour_scores(
-    model: Recommender, seen: np.ndarray, weights: np.ndarray, n_items: int, neighbours: int
-) -> np.ndarray:
-    """Similarities to the session's items, each item's neighbours weighted by its recency."""
-    ids, scores = model.similar_items(seen, neighbours)
-    valid = (ids >= 0) & np.isfinite(scores)
-    weighted = (scores * weights[:, None])[valid]
-    return np.bincount(ids[valid], weights=weighted, minlength=n_items).astype(np.float32)
+def item_model(bundle: Bundle) -> ItemSimilarityModel | None:
+    """The bundle's best item-based model for sessions: the first of ITEM_KINDS it holds."""
+    found = {
+        model.kind: model
+        for model in reversed(bundle.models.values())
+        if isinstance(model, ItemSimilarityModel) and model.kind in ITEM_KINDS
+    }
+    return next((found[kind] for kind in ITEM_KINDS if kind in found), None)
 
 
 def recency_weights(length: int, half_life: float) -> np.ndarray:

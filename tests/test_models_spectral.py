@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,9 @@ from recsys.config import ModelConfig, config_from_dict
 from recsys.data import Interactions, Vocabulary
 from recsys.errors import ConfigError
 from recsys.models import build_model, fit
+from recsys.ranking import row_of
 from recsys.service import Query, ServedBundle, for_user, session
+from recsys.session import SessionSettings, session_picks
 from recsys_training.pipeline import train
 
 N_USERS, N_ITEMS = 80, 30
@@ -131,3 +134,17 @@ def test_served_picks_fold_in_fresh_events(item_item_bundle: ServedBundle, name:
     assert newcomer.model == served.label(name) and newcomer.fallback is None
     session_picks = session(served, [served.bundle.items[i] for i in (3, 9, 27)], Query(n=5))
     assert len(session_picks.ranked) == 5
+
+
+def test_sessions_are_scored_by_the_best_item_based_model(item_item_bundle: ServedBundle) -> None:
+    """ease before spectral (before item-kNN): the session's row scored by the model itself, its
+    low-pass term included for spectral; the session's items never come back."""
+    bundle, seen = item_item_bundle.bundle, np.array([3, 9, 27])
+    equal = SessionSettings(half_life=1e9)  # every click weighs 1
+    for name, kept in (("ease", ("spectral", "ease")), ("spectral", ("spectral",))):
+        only = dataclasses.replace(bundle, models={k: bundle.models[k] for k in kept})
+        ids, _, path = session_picks(only, seen, 10, settings=equal)
+        assert path == f"session:{name}"
+        scores = bundle.models[name].scores(row_of(seen, len(bundle.items)))[0]
+        scores[seen] = -np.inf
+        assert ids.tolist() == np.argsort(-scores, kind="stable")[:10].tolist()
