@@ -8,6 +8,7 @@ the control use paired tests, far tighter than an online split of the same size.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,11 +67,18 @@ def purchase_revenue(events: Events, rows: np.ndarray) -> np.ndarray:
 
 
 def replay_variant(
-    experiment: ExperimentConfig, variant: VariantConfig, bundles: Bundles, heldout: Heldout, n: int
+    experiment: ExperimentConfig,
+    variant: VariantConfig,
+    bundles: Bundles,
+    heldout: Heldout,
+    n: int,
+    asked: Query | None = None,
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """Per buyer: 1.0 for a hit, and the revenue of the recommended items bought; the label of
-    the model that answered most often. The variant is routed as the server routes it."""
-    assignment, current, query = alone(experiment, variant), bundles(None), Query(n=n)
+    the model that answered most often. The variant is routed as the server routes it, with
+    `asked`'s server-wide rules (explore_new, promotions) when given."""
+    query = dataclasses.replace(asked, n=n) if asked is not None else Query(n=n)
+    assignment, current = alone(experiment, variant), bundles(None)
     hits, revenue, labels = np.zeros(len(heldout.users)), np.zeros(len(heldout.users)), {}
     for row, (user, bought) in enumerate(zip(heldout.users, heldout.bought, strict=True)):
         found = routed(assignment, current, query, user_ranker(user), bundles, seed=user)
@@ -83,12 +91,17 @@ def replay_variant(
 
 
 def simulate(
-    experiment: ExperimentConfig, bundles: Bundles, heldout: Heldout, n: int = 10
+    experiment: ExperimentConfig,
+    bundles: Bundles,
+    heldout: Heldout,
+    n: int = 10,
+    asked: Query | None = None,
 ) -> dict[str, Any]:
     """The replay report: per variant hit rate and recommended revenue per buyer with intervals,
-    paired differences to the control, and a verdict."""
+    paired differences to the control, and a verdict. `asked`: the server's request defaults."""
     results = {
-        v.name: replay_variant(experiment, v, bundles, heldout, n) for v in experiment.variants
+        v.name: replay_variant(experiment, v, bundles, heldout, n, asked)
+        for v in experiment.variants
     }
     control_hits, control_revenue, _ = results[experiment.control]
     variants = {

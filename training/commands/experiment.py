@@ -23,6 +23,7 @@ from recsys.experiments.report import LABELS, MONEY, RATES, REVENUE_TESTS, effec
 from recsys.experiments.simulate import folder_bundles, heldout_purchases, simulate
 from recsys.experiments.stats import Comparison
 from recsys.experiments.stored import definition_config
+from recsys.service import Query
 from recsys_training.commands.common import (
     add_db_argument,
     command_config,
@@ -75,9 +76,11 @@ def run(args: argparse.Namespace) -> int:
     )
     say_forgotten(forgotten, events.skipped.get(FORGOTTEN_ROWS, 0), "events")
     bundles = folder_bundles(Path(args.models))
-    result = simulate(
-        experiment, bundles, heldout_purchases(events, config.events.relevant), args.n
-    )
+    server = config.server  # the server's own defaults, so the replay serves what it serves
+    asked = Query(explore_new=server.explore_new, promotions=config.promotions,
+                  seen=server.seen, seen_cap=server.seen_cap)  # fmt: skip
+    heldout = heldout_purchases(events, config.events.relevant)
+    result = simulate(experiment, bundles, heldout, args.n, asked)
     print_simulation(result)
     write_json(args.json, result)
     return 0
