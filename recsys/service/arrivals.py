@@ -24,7 +24,7 @@ from recsys.service.served import ServedBundle
 
 CONTENT_MODEL = "content"
 PROFILE_ITEMS = 50  # a user's most weighted items that make their content profile
-MAX_STAND_INS = 20  # new items of one basket replaced by known ones (the rest are left out)
+MAX_STAND_INS = 5  # new items of one basket replaced by known ones (the rest are left out)
 
 
 def content_label(served: ServedBundle) -> str:
