@@ -17,9 +17,10 @@ import scipy.sparse as sp
 from recsys.bundle import Bundle
 from recsys.config import config_from_dict
 from recsys.errors import InputError
+from recsys.privacy import ForgetKey, Forgotten
 from recsys.service import Query, ServedBundle, for_user
 from recsys_training.cli import main
-from recsys_training.pipeline import train
+from recsys_training.pipeline import TrainReport, train
 
 pytest.importorskip("pyspark", reason="the Spark engine needs: pip install 'recsys[spark]'")
 if shutil.which("java") is None:
@@ -36,13 +37,29 @@ CONFIG = {
 
 
 @pytest.fixture(scope="module")
-def bundles(shop: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Bundle, Bundle]:
+def forgotten_user(shop: Path) -> str:
+    return str(pq.read_table(shop / "events.parquet", columns=["user_id"]).column(0)[0])
+
+
+@pytest.fixture(scope="module")
+def trained(
+    shop: Path, forgotten_user: str, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[TrainReport, Path, Path]:
+    """The shop trained once by each engine (Spark's report, both folders), one customer forgotten:
+    Spark's own start-up and fit are the slow part of this module."""
     folder = tmp_path_factory.mktemp("engines")
     config = config_from_dict(CONFIG)
     events, catalogue = shop / "events.parquet", shop / "catalogue.csv"
-    train(events, folder / "default", config, catalogue)
-    train_spark(events, folder / "spark", config, catalogue)
-    return Bundle.load(folder / "default"), Bundle.load(folder / "spark")
+    key = ForgetKey("forget-secret")
+    forgotten = Forgotten(frozenset({key.digest(forgotten_user)}), key, "test store")
+    train(events, folder / "default", config, catalogue, forgotten=forgotten)
+    report = train_spark(events, folder / "spark", config, catalogue, forgotten=forgotten)
+    return report, folder / "default", folder / "spark"
+
+
+@pytest.fixture(scope="module")
+def bundles(trained: tuple[TrainReport, Path, Path]) -> tuple[Bundle, Bundle]:
+    return Bundle.load(trained[1]), Bundle.load(trained[2])
 
 
 def reordered(default: Bundle, spark: Bundle) -> tuple[np.ndarray, np.ndarray]:
@@ -120,25 +137,20 @@ def test_bad_rows_fail_or_are_counted_like_the_default_engine(tmp_path: Path, sh
 
 def test_cli_engine_spark(tmp_path: Path, shop: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "recsys.toml"
-    config.write_text("[models.als]\nfactors = 8\niterations = 2\n")
+    config.write_text("[models.als]\nfactors = 4\niterations = 2\n")
     argv = ["train", "--engine", "spark", "--spark-master", "local[1]", "--events",
-            str(shop / "events.parquet"), "--config", str(config), "--models", str(tmp_path)]
+            str(bad_events(tmp_path, shop)), "--on-error", "skip", "--config", str(config),
+            "--models", str(tmp_path / "models")]  # fmt: skip
     assert main(argv) == 0
     assert "published" in capsys.readouterr().out
-    manifest = json.loads(next(tmp_path.glob("*/manifest.json")).read_text())
+    manifest = json.loads(next((tmp_path / "models").glob("*/manifest.json")).read_text())
     assert manifest["engine"] == "spark"
     assert main(["train", "--engine", "spark", "--events-db", "sqlite:///x.db"]) == 2
 
 
-def test_forgotten_customers_are_left_out(tmp_path: Path, shop: Path) -> None:
-    from recsys.privacy import ForgetKey, Forgotten
-
-    key = ForgetKey("forget-secret")
-    events = shop / "events.parquet"
-    config = config_from_dict({"models": {"als": {"factors": 4, "iterations": 2}}})
-    forgotten_user = str(pq.read_table(events, columns=["user_id"]).column(0)[0])
-    forgotten = Forgotten(frozenset({key.digest(forgotten_user)}), key, "test store")
-    report = train_spark(events, tmp_path, config, forgotten=forgotten)
-    bundle = Bundle.load(tmp_path)
-    assert forgotten_user not in bundle.users and len(bundle.users) > 100
+def test_forgotten_customers_are_left_out(
+    trained: tuple[TrainReport, Path, Path], bundles: tuple[Bundle, Bundle], forgotten_user: str
+) -> None:
+    report, spark = trained[0], bundles[1]
+    assert forgotten_user not in spark.users and len(spark.users) > 100
     assert "forgotten customers left out: 1 customers" in report.summary()
