@@ -128,9 +128,11 @@ def content_index(
     overlay = state.overlay
     n_known = len(items)
     earlier = previous.extras.lookup if previous is not None else {}
-    arrived = [i for i in overlay.items if i not in items.lookup and i not in earlier]
-    extras = Vocabulary([*earlier, *arrived]) if arrived or previous is None else previous.extras
     delta = overlay.changes_since(previous.overlay) if previous is not None else None
+    known_ids = items.lookup
+    arrived = [i for i in (overlay.items if delta is None else delta)
+               if i not in known_ids and i not in earlier]  # fmt: skip
+    extras = Vocabulary([*earlier, *arrived]) if arrived or previous is None else previous.extras
     same = previous is not None and delta is not None and not arrived  # follow item by item
     extra_columns = live_columns(
         ItemColumns(skeleton(known, len(extras))), extras, overlay,
