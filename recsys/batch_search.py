@@ -5,12 +5,19 @@ in decreasing norm, so a query stops as soon as |query| x |item|, the most any i
 (Cauchy-Schwarz), cannot beat its floor. ALS gives the few popular items long vectors and most
 items short ones, so most queries stop after a small share of the catalogue. The result is brute
 force's (FAISS's IndexFlatIP, ties aside); benchmarks/bench_train.py times both on the same
-vectors."""
+vectors.
+
+`in_blocks` runs any such batch (this search, an index's own) as one job per block of queries on
+the process's cores, every BLAS and OpenMP pool inside limited to one thread: FAISS's OpenMP
+threads wait for each other at every block, spinning, which on a busy machine cost it several
+times the work itself."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -18,6 +25,7 @@ from threadpoolctl import threadpool_limits
 QUERY_BLOCK = 1024  # queries scored together: one thread's unit of work
 ITEM_CHUNK = 2048  # items per matrix product; after each, the queries that cannot gain stop
 SLACK = 1e-4  # float32 products can exceed the exact bound by rounding: stop a hair later
+T = TypeVar("T")
 
 
 class NormOrdered:
@@ -34,20 +42,29 @@ def top_k(
     queries: np.ndarray, items: np.ndarray, k: int, threads: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each query's `k` best items by inner product, best first: (scores float32, item numbers
-    int64), one row per query and min(k, items) columns. Blocks of queries run on `threads`
-    threads (default: the cores this process may use), each with single-threaded BLAS."""
+    int64), one row per query and min(k, items) columns, on `threads` threads (`in_blocks`)."""
     queries = np.ascontiguousarray(queries, dtype=np.float32)
     k = min(k, len(items))
     if k <= 0 or not len(queries):
         return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
     ordered = NormOrdered(items)
-    starts = range(0, len(queries), QUERY_BLOCK)
-    workers = threads or len(os.sched_getaffinity(0))
-    with threadpool_limits(1, "blas"), ThreadPoolExecutor(max(1, workers)) as pool:
-        blocks = list(pool.map(lambda s: block_top_k(queries[s : s + QUERY_BLOCK], ordered, k),
-                               starts))  # fmt: skip
+    blocks = in_blocks(lambda _, block: block_top_k(block, ordered, k), queries, threads=threads)
     scores = np.vstack([found[0] for found in blocks])
     return scores, ordered.order[np.vstack([found[1] for found in blocks])]
+
+
+def in_blocks(
+    work: Callable[[int, np.ndarray], T],
+    queries: np.ndarray,
+    block: int = QUERY_BLOCK,
+    threads: int | None = None,
+) -> list[T]:
+    """work(start, queries[start : start + block]) for every block, in order, on `threads`
+    threads (default: the cores this process may use), with BLAS and OpenMP single-threaded."""
+    starts = range(0, len(queries), block)
+    workers = max(1, threads or len(os.sched_getaffinity(0)))
+    with threadpool_limits(1), ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(lambda start: work(start, queries[start : start + block]), starts))
 
 
 def block_top_k(queries: np.ndarray, ordered: NormOrdered, k: int) -> tuple[np.ndarray, np.ndarray]:

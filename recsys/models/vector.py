@@ -83,8 +83,10 @@ class VectorModel:
         the approximate index's own search, exactly re-scored and ordered."""
         if self.index.exact:
             return batch_search.top_k(queries, self.item_factors, count)[1]
-        return np.vstack([self.index.ann_search(queries[start : start + batch], count)[1]
-                          for start in range(0, len(queries), batch)])  # fmt: skip
+        found = batch_search.in_blocks(
+            lambda _, block: self.index.ann_search(block, count)[1], queries, batch
+        )
+        return np.vstack(found)
 
     def candidates_for(self, user: int) -> np.ndarray | None:
         """The user's precomputed best-first items, or None when none were precomputed."""
@@ -95,19 +97,22 @@ class VectorModel:
 
     def precompute_similar(self, count: int, index: VectorIndex, batch: int = 2048) -> None:
         """Each item's `count` most similar items by cosine, best first (the item itself left out,
-        -1 padding), searched in `index`, a VectorIndex over `unit_item_factors`. Saved with the
-        model: the server filters these rows instead of scoring every item per request."""
+        -1 padding), searched in `index`, a VectorIndex over `unit_item_factors`, a block of items
+        per core (batch_search.in_blocks). Saved with the model: the server filters these rows
+        instead of scoring every item per request."""
         n_items = len(self.item_factors)
         count = min(count, n_items - 1)
         self.similar = None
         if count <= 0:
             return
-        queries = np.ascontiguousarray(self.unit_item_factors, dtype=np.float32)
-        rows = []
-        for start in range(0, n_items, batch):
-            scores, ids = index.ann_search(queries[start : start + batch], count + 1)
+
+        def most_similar(start: int, queries: np.ndarray) -> np.ndarray:
+            scores, ids = index.ann_search(queries, count + 1)
             items = np.arange(start, start + len(ids))
-            rows.append(drop_excluded(ids, scores, without_self(items, n_items), count)[0])
+            return drop_excluded(ids, scores, without_self(items, n_items), count)[0]
+
+        queries = np.ascontiguousarray(self.unit_item_factors, dtype=np.float32)
+        rows = batch_search.in_blocks(most_similar, queries, batch)
         self.similar = np.vstack(rows).astype(np.int32)
 
     def similar_for(self, item: int) -> np.ndarray | None:
