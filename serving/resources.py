@@ -16,6 +16,7 @@ from recsys.errors import BundleError, ConfigError
 from recsys.eventstore import EventStore, StoreUnavailable
 from recsys.experiments import Assignment, Experiments
 from recsys.service import Picks, ServedBundle
+from recsys.service.promotions import unusable
 from recsys_serving.activity import ActivityMap
 from recsys_serving.live_catalogue import LiveCatalogue
 from recsys_serving.observe import Metrics
@@ -82,10 +83,14 @@ def warn_unknown_segments(experiments: Experiments, served: ServedBundle) -> Non
 
 
 def bundle_swapped(app: Flask, previous: str | None, served: ServedBundle) -> None:
-    """After a bundle starts serving: the version metric, and the segment check."""
+    """After a bundle starts serving: the version metric, the segment check, and a line for each
+    promotion it cannot apply (skipped while it serves)."""
     found: Resources = app.extensions["recsys"]
     found.metrics.set_version(previous, served)
     warn_unknown_segments(found.experiments, served)
+    for name, reason in unusable(served, found.settings.config.promotions):
+        log.warning('{"event": "promotion_skipped", "promotion": %s, "bundle": %s, "reason": %s}',
+                    json.dumps(name), json.dumps(served.version), json.dumps(reason))  # fmt: skip
 
 
 def resources() -> Resources:

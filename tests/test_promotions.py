@@ -43,13 +43,25 @@ def test_bad_promotions_are_refused_naming_the_key(promotions: Any, key: str, re
     assert raised.value.key == key and reason in str(raised.value)
 
 
-@pytest.fixture(scope="module")
-def client(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> FlaskClient:
-    folder = tmp_path_factory.mktemp("promotions")
+def app_of(models_dir: Path, folder: Path) -> FlaskClient:
     return create_app({
         "models_dir": models_dir, "database_url": f"sqlite:///{folder / 'events.db'}",
         "watch": False, "config": {"server": {"open": True}, "promotions": PROMOTIONS},
     }).test_client()  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def client(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> FlaskClient:
+    return app_of(models_dir, tmp_path_factory.mktemp("promotions"))
+
+
+def test_a_promotion_the_bundle_cannot_apply_is_logged(
+    models_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING", logger="recsys.server"):
+        app_of(models_dir, tmp_path)
+    lines = [r.getMessage() for r in caplog.records if "promotion_skipped" in r.getMessage()]
+    assert len(lines) == 1 and '"elsewhere"' in lines[0] and "no_such_field" in lines[0]
 
 
 def test_each_list_gives_a_promotion_its_share(client: FlaskClient, models_dir: Path) -> None:

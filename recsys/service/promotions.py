@@ -62,6 +62,18 @@ def read_promotions(raw: Any) -> tuple[Promotion, ...]:
     return found
 
 
+def unusable(served: ServedBundle, promotions: tuple[Promotion, ...]) -> list[tuple[str, str]]:
+    """(name, reason) of each promotion whose filter this bundle cannot apply (a field its
+    catalogue lacks, a value of the wrong kind): those are skipped while it serves."""
+    found = []
+    for promotion in promotions:
+        try:
+            served.expression_mask(promotion.rule, "promotion")
+        except ParameterError as exc:
+            found.append((promotion.name, exc.reason))
+    return found
+
+
 def promoted(
     served: ServedBundle,
     ranked: Ranked,
