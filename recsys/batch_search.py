@@ -62,9 +62,16 @@ def in_blocks(
     """work(start, queries[start : start + block]) for every block, in order, on `threads`
     threads (default: the cores this process may use), with BLAS and OpenMP single-threaded."""
     starts = range(0, len(queries), block)
-    workers = max(1, threads or len(os.sched_getaffinity(0)))
+    workers = max(1, threads or usable_cores())
     with threadpool_limits(1), ThreadPoolExecutor(workers) as pool:
         return list(pool.map(lambda start: work(start, queries[start : start + block]), starts))
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity where the system has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def block_top_k(queries: np.ndarray, ordered: NormOrdered, k: int) -> tuple[np.ndarray, np.ndarray]:
