@@ -245,6 +245,27 @@ def test_cross_sell_uses_the_complements_model_and_refills(
     assert len(picks.ranked) == 100 and len(set(ids_of(served, picks))) == 100
 
 
+def test_a_short_cross_sell_list_is_refilled_from_complementary_categories(
+    with_complements: ServedBundle,
+) -> None:
+    """The refill comes from the categories most bought with the item's category, never from its
+    own category, whose best sellers are substitutes (generated shop: complements.csv)."""
+    served = with_complements
+    model = served.bundle.models["together"]
+    lengths = np.diff(model.similarity.indptr)  # type: ignore[attr-defined]
+    thin = [i for i in np.flatnonzero((lengths > 0) & (lengths < 3))[:20].tolist()]
+    assert thin, "some items have only a few complements"
+    refilled = 0
+    for item in thin:
+        picks = cross_sell(served, [served.bundle.items[item]], Query(n=10))
+        own = served.category_of(item)
+        extra = [int(i) for i, reason in zip(picks.ranked.ids, picks.ranked.reasons, strict=True)
+                 if not str(reason).startswith("bought_with:")]  # fmt: skip
+        refilled += len(extra)
+        assert all(served.category_of(i) != own for i in extra)
+    assert refilled
+
+
 def test_cross_sell_without_evidence_says_it_fell_back(with_complements: ServedBundle) -> None:
     served = with_complements
     model = served.bundle.models["together"]

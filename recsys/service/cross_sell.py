@@ -7,6 +7,7 @@ import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
+import scipy.sparse as sp
 
 from recsys.models.base import Complements
 from recsys.models.vector import VectorModel
@@ -17,6 +18,8 @@ from recsys.service.popular import POPULAR_IN_CATEGORY, POPULAR_MODEL, fallback
 from recsys.service.query import Picks, Query, Ranked
 from recsys.service.rerank import keep
 from recsys.service.served import ServedBundle
+
+TOP_CATEGORIES = 2  # a short cross-sell list is refilled with these categories' best sellers
 
 
 def cross_sell(
@@ -57,7 +60,8 @@ def known_cross_sell(
         ids, scores, because = model.complements(basket_row, wanted + len(excluded))
         reasons = [bought_with(served, int(b)) for b in because[0]]
         ranked = keep(Ranked(ids[0], scores[0], reasons), allowed, excluded)
-        return finish(served, ranked, served.label(name), query, name, allowed, excluded, basket)
+        context = complement_categories(served, model, basket)
+        return finish(served, ranked, served.label(name), query, name, allowed, excluded, context)
     name = model_name or served.default_model
     if not isinstance(served.bundle.models.get(name), VectorModel):
         ranked, label = fallback(served, allowed, excluded, query.n, basket)
@@ -67,6 +71,36 @@ def known_cross_sell(
     picks = finish(served, ranked, label, query, name, allowed, excluded, basket)
     picks.fallback = picks.fallback or "similar_items"
     return picks
+
+
+def complement_categories(
+    served: ServedBundle, model: Complements, basket: np.ndarray
+) -> np.ndarray:
+    """Where a short list is refilled from: one item of each of the TOP_CATEGORIES categories
+    whose items are most bought with the basket's categories' items, the basket's own categories
+    left out (their best sellers are substitutes); the basket itself when none is known."""
+    similarity = getattr(model, "similarity", None)
+    if served.categories is None or not isinstance(similarity, sp.csr_matrix):
+        return basket
+    key = ("complement_categories", id(model))
+    if key not in served.cache:
+        codes = served.item_category_codes
+        members = sp.csr_matrix(
+            (np.ones(len(codes), np.float32), (np.arange(len(codes)), codes)),
+            shape=(len(codes), int(codes.max(initial=0)) + 1),
+        )
+        pairs = sp.csr_matrix(members.T @ similarity @ members)
+        pairs.setdiag(0)
+        first = np.full(pairs.shape[0], -1, np.int64)
+        first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)  # an item of each category
+        served.cache[key] = (pairs, first)
+    pairs, first = served.cache[key]
+    own = np.unique(served.item_category_codes[basket])
+    affinity = np.asarray(pairs[own].sum(axis=0)).ravel()
+    affinity[own] = 0
+    best = np.argsort(-affinity, kind="stable")[:TOP_CATEGORIES]
+    best = best[(affinity[best] > 0) & (first[best] >= 0)]
+    return first[best] if len(best) else basket
 
 
 def complements_model(served: ServedBundle, requested: str | None) -> str | None:
@@ -83,5 +117,3 @@ def find_complements(served: ServedBundle, requested: str | None) -> str | None:
 
 def bought_with(served: ServedBundle, item: int) -> str | None:
     return f"bought_with:{served.item_names[item]}" if item >= 0 else None
-
-
