@@ -84,6 +84,20 @@ def test_ease_equals_the_closed_form(interactions: Interactions) -> None:
     np.testing.assert_allclose(model.similarity.toarray(), weights, atol=1e-4)
 
 
+def test_ease_with_low_pass_adds_spectrals_low_pass_term(interactions: Interactions) -> None:
+    factors = N_ITEMS - 1
+    params = {"regularization": 3.0, "low_pass": 0.5, "factors": factors}
+    model = build_model("ease", ModelConfig("ease", params)).fit(interactions)
+    plain = build_model("ease", ModelConfig("ease", {"regularization": 3.0})).fit(interactions)
+    x = interactions.matrix.toarray()
+    user, item = x.sum(axis=1), x.sum(axis=0)
+    inv = np.where(item > 0, 1 / np.sqrt(np.where(item > 0, item, 1)), 0)
+    gram_part = x @ ((x / np.sqrt(user)[:, None] * inv).T @ (x / np.sqrt(user)[:, None] * inv))
+    low_pass = spectral_reference(x, factors, 1.0, 0.0) - gram_part
+    expected = dense_scores(plain, interactions) + 0.5 * low_pass
+    np.testing.assert_allclose(dense_scores(model, interactions), expected, atol=2e-4)
+
+
 def test_ease_refuses_a_large_catalogue_naming_spectral(interactions: Interactions) -> None:
     model = build_model("ease", ModelConfig("ease", {"max_items": N_ITEMS - 1}))
     with pytest.raises(ConfigError, match=r'max_items.*use kind "spectral"'):

@@ -4,7 +4,8 @@
 
 It inverts a dense items x items matrix (4 bytes an entry, done in place), so it is refused above
 `max_items`; kind "spectral" is the item-item model for large catalogues. The result keeps its
-`neighbours` best entries per item (0: all) and is scored like item-kNN.
+`neighbours` best entries per item (0: all) and is scored like item-kNN; `low_pass` > 0 adds
+spectral's low-pass term (GF-CF's ideal low-pass filter) on top.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import scipy.sparse as sp
 from recsys.checks import at_least, between
 from recsys.data.interactions import Interactions
 from recsys.errors import ConfigError
-from recsys.models.item_similarity import ItemSimilarityModel, top_k_per_row
+from recsys.models.item_similarity import top_k_per_row
+from recsys.models.spectral import LowPassModel, low_pass, normalise
 
 
 @dataclass(frozen=True)
@@ -27,14 +29,18 @@ class EASEParams:
     regularization: float = 1000.0
     neighbours: int = 0
     max_items: int = 20_000
+    low_pass: float = 0.0  # > 0 adds spectral's low-pass term of `factors` singular vectors
+    factors: int = 256
 
     def check(self, key: str) -> None:
         at_least(f"{key}.regularization", self.regularization, 1e-6)
         between(f"{key}.neighbours", self.neighbours, 0, 100_000)
         between(f"{key}.max_items", self.max_items, 1, 100_000)
+        at_least(f"{key}.low_pass", self.low_pass, 0)
+        between(f"{key}.factors", self.factors, 1, 2048)
 
 
-class EASE(ItemSimilarityModel):
+class EASE(LowPassModel):
     kind: ClassVar[str] = "ease"
     Params: ClassVar[type] = EASEParams
 
@@ -54,6 +60,9 @@ class EASE(ItemSimilarityModel):
         if p.neighbours:
             weights = top_k_per_row(sp.csr_matrix(weights), p.neighbours)
         self._keep(weights, matrix)
+        if p.low_pass > 0:  # as in GF-CF: x B + low_pass (x D^-1/2 V)(V^T D^1/2)
+            normalised, item_degree = normalise(matrix)
+            self.keep_low_pass(*low_pass(normalised, item_degree, p.factors, 0), p.low_pass)
         return self
 
 

@@ -48,36 +48,14 @@ class SpectralParams:
         between(f"{key}.sharpen", self.sharpen, 0, 10)
 
 
-class Spectral(ItemSimilarityModel):
-    """The item-item term is `similarity` (so similar items, fold-in and storage are the item-kNN
-    ones); the low-pass term adds `user_side` (items x factors, applied to a user's row) and
-    `item_side` (items x factors, the per-item factors the user's vector is matched with)."""
-
-    kind: ClassVar[str] = "spectral"
-    Params: ClassVar[type] = SpectralParams
+class LowPassModel(ItemSimilarityModel):
+    """An item-item model plus a low-pass term: a user row x scores `x @ similarity + (x @
+    user_side) @ item_side.T`, `user_side` and `item_side` two (items x factors) arrays."""
 
     def __init__(self, params: Any = None) -> None:
         super().__init__(params)
         self.user_side = np.zeros((0, 0), np.float32)
         self.item_side = np.zeros((0, 0), np.float32)
-
-    def fit(self, interactions: Interactions) -> Self:
-        p = self.params
-        matrix = sp.csr_matrix(interactions.matrix, dtype=np.float32)
-        item_degree = np.asarray(matrix.sum(axis=0)).ravel()
-        user_scale = sp.diags(inverse_sqrt(np.asarray(matrix.sum(axis=1)).ravel()))
-        normalised = sp.csr_matrix(user_scale @ matrix @ sp.diags(inverse_sqrt(item_degree)))
-        gram = pruned_gram(normalised, p.neighbours, diagonal=True)
-        user_side, item_side = low_pass(normalised, item_degree, p.factors, p.seed)
-        similarity = gram
-        if p.sharpen > 0:  # (P + low_pass L)(I - h P)
-            squared = pruned_product(gram, gram, p.neighbours)
-            similarity = top_k_per_row(gram - p.sharpen * squared, p.neighbours)
-            item_side = item_side - p.sharpen * (gram.T @ item_side)
-        self._keep(similarity, matrix)
-        self.user_side = np.ascontiguousarray(user_side, dtype=np.float32)
-        self.item_side = np.ascontiguousarray(p.low_pass * item_side, dtype=np.float32)
-        return self
 
     def scores(self, weights: sp.csr_matrix) -> np.ndarray:
         dense = super().scores(weights)
@@ -93,9 +71,45 @@ class Spectral(ItemSimilarityModel):
     @classmethod
     def load(cls, folder: Path, params: dict[str, Any]) -> Self:
         model = super().load(folder, params)
-        model.user_side = np.load(folder / USER_SIDE)
-        model.item_side = np.load(folder / ITEM_SIDE)
+        if (folder / USER_SIDE).exists():  # an ease bundle from before ease had the term
+            model.user_side = np.load(folder / USER_SIDE)
+            model.item_side = np.load(folder / ITEM_SIDE)
         return model
+
+    def keep_low_pass(self, user_side: np.ndarray, item_side: np.ndarray, weight: float) -> None:
+        self.user_side = np.ascontiguousarray(user_side, dtype=np.float32)
+        self.item_side = np.ascontiguousarray(weight * item_side, dtype=np.float32)
+
+
+class Spectral(LowPassModel):
+    """The item-item term is `similarity` (so similar items, fold-in and storage are the item-kNN
+    ones); the low-pass term adds `user_side` (items x factors, applied to a user's row) and
+    `item_side` (items x factors, the per-item factors the user's vector is matched with)."""
+
+    kind: ClassVar[str] = "spectral"
+    Params: ClassVar[type] = SpectralParams
+
+    def fit(self, interactions: Interactions) -> Self:
+        p = self.params
+        matrix = sp.csr_matrix(interactions.matrix, dtype=np.float32)
+        normalised, item_degree = normalise(matrix)
+        gram = pruned_gram(normalised, p.neighbours, diagonal=True)
+        user_side, item_side = low_pass(normalised, item_degree, p.factors, p.seed)
+        similarity = gram
+        if p.sharpen > 0:  # (P + low_pass L)(I - h P)
+            squared = pruned_product(gram, gram, p.neighbours)
+            similarity = top_k_per_row(gram - p.sharpen * squared, p.neighbours)
+            item_side = item_side - p.sharpen * (gram.T @ item_side)
+        self._keep(similarity, matrix)
+        self.keep_low_pass(user_side, item_side, p.low_pass)
+        return self
+
+
+def normalise(matrix: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray]:
+    """R~ = D_u^-1/2 R D_i^-1/2 of a (users x items) matrix R, and R's item degrees."""
+    item_degree = np.asarray(matrix.sum(axis=0)).ravel()
+    user_scale = sp.diags(inverse_sqrt(np.asarray(matrix.sum(axis=1)).ravel()))
+    return sp.csr_matrix(user_scale @ matrix @ sp.diags(inverse_sqrt(item_degree))), item_degree
 
 
 def low_pass(
@@ -108,9 +122,7 @@ def low_pass(
     if rank <= 0:
         empty = np.zeros((n_items, 0), np.float32)
         return empty, empty
-    _, _, vt = randomized_svd(
-        normalised, rank, n_iter=POWER_ITERATIONS, random_state=seed
-    )
+    _, _, vt = randomized_svd(normalised, rank, n_iter=POWER_ITERATIONS, random_state=seed)
     vectors = vt.T.astype(np.float32)
     root = np.sqrt(item_degree).astype(np.float32)[:, None]
     return vectors * inverse_sqrt(item_degree)[:, None], vectors * root

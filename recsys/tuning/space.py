@@ -88,7 +88,10 @@ SPACES: dict[str, dict[str, Dimension]] = {
         "factors": Choice((0, 32, 64, 128, 256, 448)),
         "low_pass": LogUniform(0.03, 3.0),
     },
-    "ease": {"regularization": LogUniform(50.0, 20_000.0)},
+    "ease": {
+        "regularization": LogUniform(50.0, 20_000.0),
+        "low_pass": Choice((0.0, 0.1, 0.3, 0.6)),
+    },
 }
 SPACES["tfidf"] = SPACES["cosine"]
 SPACES["itemknn"] = SPACES["bm25"]  # K1 and B only matter when its similarity is bm25
