@@ -169,6 +169,32 @@ def test_fresh_events_move_the_picks_and_short_histories_blend(served: ServedBun
     assert len(newcomer.ranked) == 10
 
 
+def test_answers_are_remembered_per_event_list_and_never_for_the_forgotten(
+    served: ServedBundle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    computed: list[tuple[str, bool]] = []
+    compute = picks_module.user_picks
+
+    def counted(*args: object, **kwargs: object) -> object:
+        computed.append((str(args[1]), bool(kwargs.get("forgotten"))))
+        return compute(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(picks_module, "user_picks", counted)
+    user_id = served.bundle.users[5]
+    items = served.bundle.items
+    viewed = [(items[40], "view"), (items[41], "add_to_cart")]
+    first = for_user(served, user_id, Query(n=7), fresh=viewed)
+    assert for_user(served, user_id, Query(n=7), fresh=list(viewed)) is first  # same events
+    assert len(computed) == 1
+    bought = for_user(served, user_id, Query(n=7), fresh=[*viewed, (items[42], "purchase")])
+    assert len(computed) == 2 and 42 not in ids_of(served, bought)  # a new event: a new answer
+    for _ in range(2):  # a forgotten customer is computed afresh every time, as an unknown user
+        gone = for_user(served, user_id, Query(n=7), forgotten=True)
+        assert gone.model == "fallback:popular"
+    assert computed[2:] == [(user_id, True), (user_id, True)]
+    assert for_user(served, user_id, Query(n=7), fresh=viewed) is first
+
+
 def test_diversity_spreads_the_picks(served: ServedBundle) -> None:
     user_id, _ = heavy_user(served)
     plain = for_user(served, user_id, Query(n=10))

@@ -35,13 +35,15 @@ def for_user(
     forgotten: bool = False,
 ) -> Picks:
     """Personalised picks. `fresh` holds the user's recent (item_id, event_type) from the event
-    store, folded in at once; a forgotten user is answered as an unknown one. Without either,
-    the answer depends on nothing but the bundle and the request, so it is remembered (a
-    returning visitor's next page costs a lookup)."""
-    if fresh or forgotten:
-        return user_picks(served, user_id, query, model_name, fresh, forgotten)
-    key = ("user", user_id, query, model_name)
-    return served.memo(key, lambda: user_picks(served, user_id, query, model_name))
+    store, folded in at once; a forgotten user is answered as an unknown one and never from
+    memory. Otherwise the answer depends on nothing but the bundle, the request and `fresh`
+    (read from the store on every request), so it is remembered under all three: a returning
+    visitor's next page costs a lookup, and a new event changes the key at once."""
+    if forgotten:
+        return user_picks(served, user_id, query, model_name, forgotten=True)
+    events = tuple(fresh)
+    key = ("user", user_id, query, model_name, events)
+    return served.memo(key, lambda: user_picks(served, user_id, query, model_name, events))
 
 
 def user_picks(
