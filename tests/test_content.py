@@ -134,3 +134,18 @@ def test_a_live_category_change_counts_in_category(served: ServedBundle) -> None
     assert mask is not None and mask[served.bundle.items.index(item)] and mask.sum() == 1
     before = served.allowed(Query(category=str(first_row(served)["category"])))
     assert before is not None and not before[served.bundle.items.index(item)]
+
+
+def test_profile_rows_and_pool_membership_equal_their_plain_formulas(served: ServedBundle) -> None:
+    index = served.content()
+    lengths = np.diff(index.rows.indptr)
+    items = [int(np.argmax(lengths)), 0, 3, 7]
+    if (lengths == 0).any():  # an item without words adds nothing
+        items.append(int(np.argmin(lengths)))
+    weights = np.linspace(2.0, 0.5, len(items)).astype(np.float32)
+    summed = (index.rows[items].toarray() * weights[:, None]).sum(axis=0)
+    expected = summed / max(float(np.linalg.norm(summed)), 1e-12)
+    np.testing.assert_allclose(index.mean_row(items, weights), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(index.mean_row([3]), index.rows[3].toarray()[0], rtol=1e-5)
+    numbers = np.concatenate([index.pool[::7], [-1, index.size, index.size + 5], np.arange(50)])
+    np.testing.assert_array_equal(index.in_pool(numbers), np.isin(index.pool, numbers))

@@ -19,7 +19,7 @@ from recsys.service.expressions import Expression
 from recsys.service.item_columns import expression_mask, in_category
 from recsys.service.popular import fallback
 from recsys.service.query import Picks, Query, Ranked
-from recsys.service.rerank import boost, member, placed
+from recsys.service.rerank import boost, placed
 from recsys.service.served import ServedBundle
 
 CONTENT_MODEL = "content"
@@ -150,7 +150,7 @@ def explored(served: ServedBundle, picks: Picks, query: Query, anchors: np.ndarr
         return picks
     pool = index.pool
     ok = new_allowed(served, index, query, pool)
-    ok &= ~member(pool, excluded_numbers(served, index, query, picks.ranked.ids, anchors))
+    ok &= ~index.in_pool(excluded_numbers(served, index, query, picks.ranked.ids, anchors))
     if not ok.any():
         return picks
     scores = profile_scores(index, anchors, weights)

@@ -69,6 +69,13 @@ class ContentIndex:
         found = self.position[numbers[(numbers >= 0) & (numbers < len(self.position))]]
         return found[found >= 0]
 
+    def in_pool(self, numbers: np.ndarray) -> np.ndarray:
+        """Per item of `pool`, whether it is one of the content `numbers` (one scatter into a
+        mask of every content number: a user's whole history costs no more than one item)."""
+        hit = np.zeros(self.size, bool)
+        hit[numbers[(numbers >= 0) & (numbers < self.size)]] = True
+        return hit[self.pool]
+
     @property
     def size(self) -> int:
         return int(self.rows.shape[0])
@@ -80,9 +87,12 @@ class ContentIndex:
     def mean_row(self, items: Sequence[int], weights: np.ndarray | None = None) -> np.ndarray:
         """The unit-length weighted sum of the TF-IDF rows of `items`, dense."""
         rows = self.rows
-        starts, ends = rows.indptr[items], rows.indptr[np.asarray(items) + 1]
-        taken = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends, strict=True)])
-        scale = np.repeat(np.ones(len(starts)) if weights is None else weights, ends - starts)
+        starts = rows.indptr[items]
+        lengths = rows.indptr[np.asarray(items) + 1] - starts
+        # the positions of the items' entries, every row's run gathered at once
+        taken = np.arange(int(lengths.sum())) + np.repeat(starts - np.cumsum(lengths) + lengths,
+                                                          lengths)  # fmt: skip
+        scale = np.repeat(np.ones(len(starts)) if weights is None else weights, lengths)
         summed = np.bincount(rows.indices[taken], rows.data[taken] * scale, rows.shape[1])
         return (summed / max(float(np.linalg.norm(summed)), 1e-12)).astype(np.float32)
 
