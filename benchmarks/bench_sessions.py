@@ -2,7 +2,9 @@
 HR@20 and MRR@20 of `recsys.session.session_picks` (ALS fold-in, an item-based model, the blend of
 both) for each item-based model (item-kNN, ease, spectral), next to the best sellers and plain
 item-kNN (neighbours of the last click), in the same run, on one bundle holding every model (each
-method sees only the models it names, as a bundle configured with just those would).
+method sees only the models it names, as a bundle configured with just those would). Each blend is
+replayed at ALS share 0.5 and at the share `recsys train` chooses for that pair on a validation
+split of `train_full` (recsys.tuning.sessions; never the test sessions).
 
 A bundle is trained on `train_full` (sessions as users) with `recsys train`'s pipeline; each test
 session is replayed click by click: after clicks 1..t, the picks must hold click t+1. Items already
@@ -30,6 +32,7 @@ from recsys.config import config_from_dict
 from recsys.data import load_events
 from recsys.evaluation import metrics
 from recsys.session import SessionSettings, row_of, session_picks
+from recsys.tuning import choose_session_share
 from recsys_training.pipeline import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,26 +40,35 @@ DATA = Path(os.environ.get("RECSYS_DATASETS", ROOT.parent / "shared" / "datasets
 K = 20
 LAST_CLICK = SessionSettings(als_share=0.0, half_life=1e-3)
 ITEM_ONLY, ALS_ONLY = SessionSettings(als_share=0.0), SessionSettings(als_share=1.0)
-METHODS: list[tuple[str, tuple[str, ...], SessionSettings | None]] = [
+ITEM_MODELS = ("itemknn", "ease", "spectral")
+Method = tuple[str, tuple[str, ...], SessionSettings | None]
+METHODS: list[Method] = [
     ("popular", (), None),
     ("item-kNN, last click", ("itemknn",), LAST_CLICK),
     ("session:als", ("als",), ALS_ONLY),
-    *[
-        row
-        for item in ("itemknn", "ease", "spectral")
-        for row in [
-            (f"session:{item}", (item,), ITEM_ONLY),
-            (f"session:als+{item}", ("als", item), SessionSettings()),
-        ]
-    ],
 ]
+TRAIN = DATA / "yoochoose-sample" / "train_full.csv.gz"
 
 
-def trained_bundle(folder: Path, factors: int, knn: str) -> Bundle:
+def trained_bundle(folder: Path, factors: int, knn: str) -> tuple[Bundle, list[Method]]:
+    """One bundle with every model, and the methods to replay: each item-based model alone and
+    blended with ALS at share 0.5 and at the share chosen on validation for that pair."""
     models = {"als": {"factors": factors}, "itemknn": {"kind": knn}, "popular": {}}
     config = config_from_dict({"models": {**models, "ease": {}, "spectral": {}}})
-    train(DATA / "yoochoose-sample" / "train_full.csv.gz", folder, config)
-    return Bundle.load(folder)
+    train(TRAIN, folder, config)
+    bundle = Bundle.load(folder)
+    events = load_events(TRAIN, tuple(config.events.weights))
+    methods = list(METHODS)
+    for item in ITEM_MODELS:
+        pair = {name: bundle.models[name] for name in ("als", item)}
+        share = choose_session_share(events, config, pair)["als_share"]
+        methods += [
+            (f"session:{item}", (item,), ITEM_ONLY),
+            (f"session:als+{item}, share 0.5", ("als", item), SessionSettings()),
+            (f"session:als+{item}, chosen share {share:g}", ("als", item),
+             SessionSettings(als_share=share)),
+        ]  # fmt: skip
+    return bundle, methods
 
 
 def only(bundle: Bundle, names: tuple[str, ...]) -> Bundle:
@@ -113,10 +125,10 @@ def main() -> None:
     parser.add_argument("--out", help="JSON path (default benchmarks/results/sessions.json)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        bundle = trained_bundle(Path(folder), args.factors, args.knn)
+        bundle, methods = trained_bundle(Path(folder), args.factors, args.knn)
         sessions = test_sessions(bundle, args.sessions)
         rows: list[dict[str, Any]] = []
-        for name, models, settings in METHODS:
+        for name, models, settings in methods:
             rows.append({"method": name, **replay(only(bundle, models), sessions, settings)})
     popular = rows[0][f"HR@{K}"]
     for row in rows:

@@ -4,9 +4,9 @@ when it is loaded.
 Every key has a default; unknown keys, wrong types and out-of-range values raise ConfigError naming
 the key, whichever section they are in: `[events]`, `[models.*]` (each kind's Params, see
 recsys.models), `[index]`, `[server]`, `[[experiments]]` (recsys.experiments.config),
-`[segments]` (recsys.campaigns.segments), `[[promotions]]` (recsys.service.promotions) and
-`[tuning]` (read by recsys.tuning). The entry points (training/, serving/settings.py) choose
-the file; nothing here reads the environment.
+`[segments]` (recsys.campaigns.segments), `[[promotions]]` (recsys.service.promotions),
+`[tuning]` (read by recsys.tuning) and `[sessions]` (recsys.tuning.sessions). The entry points
+(training/, serving/settings.py) choose the file; nothing here reads the environment.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ __all__ = [
     "ModelConfig",
     "SegmentsConfig",
     "ServerConfig",
+    "SessionsConfig",
     "TuningConfig",
     "config_from_dict",
     "load_config",
@@ -70,6 +71,22 @@ class TuningConfig:
         for number, kind in enumerate(self.kinds):
             if kind not in KINDS:
                 raise ConfigError(f"{key}.kinds[{number}]", f"unknown kind {kind!r}")
+
+
+@dataclass(frozen=True)
+class SessionsConfig:
+    """ALS's share of the session blend (and of a known user's fresh events) when the bundle holds
+    ALS and an item-based model: each of `als_shares` is tried on a validation split carved from
+    the training events when the bundle is trained, and the best is kept; one value is kept as it
+    is (no trial)."""
+
+    als_shares: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+    def check(self, key: str) -> None:
+        if not self.als_shares:
+            raise ConfigError(f"{key}.als_shares", "must hold at least one share")
+        for number, share in enumerate(self.als_shares):
+            between(f"{key}.als_shares[{number}]", share, 0, 1)
 
 
 RECORD_SERVED = ("experiments", "all")
@@ -131,6 +148,7 @@ class Config:
     segments: SegmentsConfig = field(default_factory=SegmentsConfig)
     promotions: tuple[Promotion, ...] = ()
     tuning: TuningConfig = field(default_factory=TuningConfig)
+    sessions: SessionsConfig = field(default_factory=SessionsConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """The config as a table, secrets masked: what manifests and reports record."""
@@ -175,7 +193,10 @@ def config_from_dict(table: dict[str, Any]) -> Config:
     segments = segments_config(table.get("segments", {}))
     promotions = read_promotions(table.get("promotions", []))
     tuning = section(TuningConfig, table.get("tuning", {}), "tuning")
-    return Config(events, models, index, server, experiments, segments, promotions, tuning)
+    sessions = section(SessionsConfig, table.get("sessions", {}), "sessions")
+    return Config(
+        events, models, index, server, experiments, segments, promotions, tuning, sessions
+    )
 
 
 def read_models(table: Any, key: str) -> dict[str, ModelConfig]:

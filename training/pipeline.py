@@ -38,7 +38,7 @@ from recsys.models import Recommender, fit
 from recsys.models.vector import VectorModel
 from recsys.popularity import Popularity, trending_window
 from recsys.privacy import NOT_APPLIED, ForgetKey, Forgotten
-from recsys.tuning import Budget, tune_config
+from recsys.tuning import Budget, choose_session_share, tune_config
 from recsys.versions import publish
 
 Say = Callable[[str], None]
@@ -59,6 +59,7 @@ class TrainReport:
     index_search: dict[str, dict[str, int]] = field(default_factory=dict)
     similar_recall: dict[str, float] = field(default_factory=dict)
     tuning: dict[str, Any] = field(default_factory=dict)
+    sessions: dict[str, Any] = field(default_factory=dict)  # the session blend's chosen share
     forgotten: str = ""  # what was done about forgotten customers, one line
 
     @contextmanager
@@ -134,6 +135,8 @@ def train(
         say(f"fitting {name}")
         with report.stage(f"fit:{name}"):
             training.models[name] = fit(name, config.models[name], training.interactions, events)
+    with report.stage("sessions"):
+        report.sessions = choose_session_share(events, config, training.models)
     return finish(training, active_users(events, config), Path(models_dir), report, say)
 
 
@@ -255,6 +258,7 @@ def write(folder: Path, training: Training, report: TrainReport) -> dict[str, An
         },
         "seconds": report.seconds,
         "tuning": report.tuning,
+        "sessions": report.sessions,
     }
     per_model = {
         name: {

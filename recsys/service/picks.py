@@ -35,8 +35,9 @@ def for_user(
     forgotten: bool = False,
 ) -> Picks:
     """Personalised picks. `fresh` holds the user's recent (item_id, event_type) from the event
-    store, folded in at once; a forgotten user is answered as an unknown one and never from
-    memory. Otherwise the answer depends on nothing but the bundle, the request and `fresh`
+    store, folded in at once (unless `model_name` is asked for, through the bundle's best
+    item-based model as sessions are); a forgotten user is answered as an unknown one and never
+    from memory. Otherwise the answer depends on nothing but the bundle, the request and `fresh`
     (read from the store on every request), so it is remembered under all three: a returning
     visitor's next page costs a lookup, and a new event changes the key at once."""
     if forgotten:
@@ -63,8 +64,9 @@ def user_picks(
     allowed, excluded, wanted = request_scope(served, query, served.purchased(user), never)
     fresh_events = (fresh_items, fresh_weights)
     lifts = boost_masks(served, query)
+    as_sessions = model_name is None  # fresh events through the best item-based model
     found = personal_ranked(
-        served, name, user, fresh_events, allowed, excluded, wanted, lifts, query.n
+        served, name, user, fresh_events, allowed, excluded, wanted, lifts, query.n, as_sessions
     )
     if found is None:
         ranked, label = fallback(served, allowed, excluded, query.n)
@@ -73,7 +75,8 @@ def user_picks(
     is_seen = member(ranked.ids, seen) if mode == "cap" else None
     if is_seen is not None and is_seen.sum() > query.seen_cap * query.n:
         excluded = np.concatenate([excluded, seen])
-        unseen = personal_ranked(served, name, user, fresh_events, allowed, excluded, wanted)
+        unseen = personal_ranked(served, name, user, fresh_events, allowed, excluded, wanted,
+                                 blend_fresh=as_sessions)  # fmt: skip
         unseen_ranked = unseen[0] if unseen is not None else Ranked.empty()
         ranked = seen_capped(ranked, is_seen, unseen_ranked, wanted, query.seen_cap)
     picks = finish(served, ranked, label, query, name, allowed, excluded)

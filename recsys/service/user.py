@@ -1,5 +1,6 @@
 """Personalised ranking for one user: precomputed candidates when nothing changed, a fold-in of
-fresh events otherwise, blended with popular items when the history is short."""
+fresh events otherwise (through the best item-based model when the bundle has one, as sessions),
+blended with popular items when the history is short."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ import numpy as np
 
 from recsys.index import MAX_OVERFETCH
 from recsys.models.vector import VectorModel
-from recsys.ranking import row_of
+from recsys.ranking import row_of, top_n
 from recsys.service.popular import popular_ranked
 from recsys.service.query import Ranked
 from recsys.service.rerank import keep, member, pulled_in, score_all, unit_scale
 from recsys.service.served import ServedBundle
+from recsys.session import blended_scores, bundle_settings, item_model
 
 BLEND_BELOW = 5  # users with fewer distinct items get personalised picks blended with popular ones
 REASON_HISTORY = 50  # most-weighted history items considered for "similar_to" reasons
@@ -32,15 +34,47 @@ def personal_ranked(
     wanted: int,
     lifts: Sequence[tuple[np.ndarray, float]] = (),
     n: int = 10,
+    blend_fresh: bool = False,
 ) -> tuple[Ranked, str] | None:
     """The user's ranked items and the model label, or None when the model cannot place them
     (unknown user without fresh events: the caller falls back to popular). `lifts`: the
     request's boosts (masks, factors), whose best matching items a vector model pulls in from
-    beyond its pool when they could reach the top `n` (rerank.pulled_in)."""
+    beyond its pool when they could reach the top `n` (rerank.pulled_in). With `blend_fresh`,
+    fresh events are scored as sessions are, by the best item-based model (fresh_ranked)."""
+    items, weights = merged_history(served, user, fresh)
+    found = None
+    if blend_fresh and len(fresh[0]):
+        found = fresh_ranked(served, name, items, weights, allowed, excluded, wanted)
+    if found is None:
+        ranked = model_ranked(served, name, user, fresh, items, weights, allowed, excluded,
+                              wanted, lifts, n)  # fmt: skip
+        if ranked is None:
+            return None
+        found = ranked, served.label(name)
+    ranked, label = found
+    if len(items) < BLEND_BELOW:
+        return blend(served, ranked, items, allowed, excluded, wanted), f"blend:{label}+popular"
+    return ranked, label
+
+
+def model_ranked(
+    served: ServedBundle,
+    name: str,
+    user: int | None,
+    fresh: Fresh,
+    items: np.ndarray,
+    weights: np.ndarray,
+    allowed: np.ndarray | None,
+    excluded: np.ndarray,
+    wanted: int,
+    lifts: Sequence[tuple[np.ndarray, float]],
+    n: int,
+) -> Ranked | None:
+    """Model `name`'s ranking of the user (history `items` and `weights`, fresh events folded
+    in); None when it cannot place them."""
     model = served.bundle.models.get(name)
     if model is None:
         return None
-    items, weights = merged_history(served, user, fresh)
     if isinstance(model, VectorModel):
         vector = user_vector(served, model, user, fresh, items, weights)
         if vector is None:
@@ -51,19 +85,45 @@ def personal_ranked(
         if lifts:
             ranked = pulled_in(ranked, vector, model.item_factors, lifts, allowed, excluded, n)
         ranked.reasons = similar_to(served, model, ranked.ids, items, weights)
-    elif len(fresh[0]) and served.folds_in(model):  # item-item models: the merged row itself
-        row = model.fold_in(row_of(items, served.n_items, weights))
-        ids, scores = model.recommend_vectors(row, wanted + len(excluded))
-        ranked = keep(Ranked(ids[0], scores[0]), allowed, excluded)
+        return ranked
+    if len(fresh[0]) and served.folds_in(model):  # item-item models: the merged row itself
+        ids, scores = model.recommend_vectors(
+            model.fold_in(row_of(items, served.n_items, weights)), wanted + len(excluded)
+        )
     elif user is not None:
         ids, scores = model.recommend(np.array([user]), wanted + len(excluded))
-        ranked = keep(Ranked(ids[0], scores[0]), allowed, excluded)
     else:
         return None
-    label = served.label(name)
-    if len(items) < BLEND_BELOW:
-        return blend(served, ranked, items, allowed, excluded, wanted), f"blend:{label}+popular"
-    return ranked, label
+    return keep(Ranked(ids[0], scores[0]), allowed, excluded)
+
+
+def fresh_ranked(
+    served: ServedBundle,
+    name: str,
+    items: np.ndarray,
+    weights: np.ndarray,
+    allowed: np.ndarray | None,
+    excluded: np.ndarray,
+    wanted: int,
+) -> tuple[Ranked, str] | None:
+    """A user's history with fresh events scored as a session is (recsys.session.blended_scores:
+    the best item-based model, blended with ALS fold-in at the share chosen when the bundle was
+    trained), labelled "fresh:als+ease@VERSION" (the sources); None without an item-based model.
+    Reasons come from model `name` when it has vectors."""
+    models = served.bundle.models
+    if item_model(models) is None:
+        return None
+    share = bundle_settings(served.bundle).als_share
+    found = blended_scores(models, row_of(items, served.n_items, weights), share)
+    if found is None:
+        return None
+    scores, sources = found
+    ids, top = top_n(scores, wanted + len(excluded))
+    ranked = keep(Ranked(ids[0], top[0]), allowed, excluded)
+    model = models.get(name)
+    if isinstance(model, VectorModel):
+        ranked.reasons = similar_to(served, model, ranked.ids, items, weights)
+    return ranked, served.label(f"fresh:{sources}")
 
 
 def merged_history(served: ServedBundle, user: int | None, fresh: Fresh) -> Fresh:

@@ -36,15 +36,7 @@ class ValidationSplit:
     @cached_property
     def train_events(self) -> Events:
         """The events models may learn from, numbered as `events` (the full vocabularies)."""
-        rows = np.flatnonzero(self.train)
-        return dataclasses.replace(
-            self.events,
-            user=self.events.user[rows],
-            item=self.events.item[rows],
-            event=self.events.event[rows],
-            timestamp=self.events.timestamp[rows],
-            extra=self.events.extra.take(pa.array(rows)),  # e.g. order ids: baskets
-        )
+        return event_rows(self.events, self.train)
 
     def matrix(self, config: EventsConfig) -> Interactions:
         """The training part weighted by `config`, over the full user and item vocabularies."""
@@ -62,6 +54,19 @@ class ValidationSplit:
             "valid_users": len(self.users),
             "valid_pairs": int(self.valid.nnz),
         }
+
+
+def event_rows(events: Events, mask: np.ndarray) -> Events:
+    """The events where `mask` holds, numbered as `events` (the full vocabularies)."""
+    rows = np.flatnonzero(mask)
+    return dataclasses.replace(
+        events,
+        user=events.user[rows],
+        item=events.item[rows],
+        event=events.event[rows],
+        timestamp=events.timestamp[rows],
+        extra=events.extra.take(pa.array(rows)),  # e.g. order ids: baskets
+    )
 
 
 def validation_split(
