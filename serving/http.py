@@ -30,6 +30,7 @@ PARSED_SIZE = 4096  # distinct (endpoint, query string) pairs whose parsed argum
 PARSED_LENGTH = 512  # bytes of the longest query string kept (longer ones are parsed each time)
 PARSED: dict[tuple[str | None, bytes], dict[str, Any]] = {}
 QUERY_FIELDS = tuple(field.name for field in dataclasses.fields(Query))
+QUERIES = "recsys.queries"  # app.extensions: the app's Query per short query string
 
 log = logging.getLogger("recsys.server")
 
@@ -59,8 +60,22 @@ def query_args() -> dict[str, Any]:
 
 
 def request_query() -> Query:
-    """The common recommendation parameters (params.PICKS_QUERY) as a Query."""
-    args = query_args()
+    """The common recommendation parameters (params.PICKS_QUERY) as a Query, with the server's
+    defaults; built once per app and distinct short query string (as query_args parses)."""
+    key = (request.endpoint, request.query_string)
+    built: dict[tuple[str | None, bytes], Query] = current_app.extensions.setdefault(QUERIES, {})
+    found = built.get(key)
+    if found is None:
+        found = server_query(query_args())
+        if len(key[1]) > PARSED_LENGTH:
+            return found
+        if len(built) >= PARSED_SIZE:
+            built.clear()
+        built[key] = found
+    return found
+
+
+def server_query(args: dict[str, Any]) -> Query:
     query = Query(**{name: args[name] for name in QUERY_FIELDS if name in args})
     config = current_app.config["RECSYS"].config
     server = config.server

@@ -225,7 +225,7 @@ def register_observers(
 ) -> None:
     @app.before_request
     def start() -> None:
-        given = request.headers.get("X-Request-ID", "")
+        given = str(request.environ.get("HTTP_X_REQUEST_ID", ""))  # the X-Request-ID header
         g.request_id = given if REQUEST_ID.fullmatch(given) else f"r-{random.getrandbits(64):016x}"
         g.started = time.perf_counter()
 

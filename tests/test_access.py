@@ -137,6 +137,13 @@ def test_keys_and_tokens_in_the_query_work_for_beacons_and_are_never_logged(
     query = urllib.parse.urlencode({"key": PUBLIC, "user_token": token, "n": 2})
     assert closed.call("GET", f"/v1/users/{user}/recommendations?{query}")[0] == 200
     assert closed.call("GET", "/v1/popular?key=wrong")[0] == 403
+    # a name percent-encoded is the same name (%6B is "k"); a bearer token is a key too
+    encoded = f"/v1/users/{user}/recommendations?%6Bey={PUBLIC}&user_%74oken={token}"
+    assert closed.call("GET", encoded)[0] == 200
+    assert closed.call("GET", f"/v1/experiments?%6Bey={PRIVATE}")[0] == 200
+    assert closed.call("GET", "/v1/experiments?%6Bey=wrong")[0] == 403
+    bearer = {"Authorization": f"Bearer {PRIVATE}"}
+    assert closed.call("GET", "/v1/experiments", headers=bearer)[0] == 200
     log = (closed.models.parent / "server.log").read_text()
     assert "/v1/popular" in log
     for secret in (PUBLIC, PRIVATE, token, SECRET):

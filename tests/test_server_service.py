@@ -17,6 +17,7 @@ from recsys.data import load_events
 from recsys.models.vector import VectorModel
 from recsys.service import Query, ServedBundle, cross_sell, for_user, popular, session, similar
 from recsys.service import picks as picks_module
+from recsys.service import served as served_module
 from recsys.service.cross_sell import cross_sell_picks
 from recsys.service.rerank import category_cap, mmr, pool_size, unit_scale
 from recsys_training.pipeline import train
@@ -308,3 +309,22 @@ def test_session_picks_are_filtered_like_the_others(served: ServedBundle) -> Non
     assert len(picks.ranked) == 8
     assert all(served.category_of(i).startswith("pets") for i in picks.ranked.ids)
     assert not {3, 4, 5} & set(ids_of(served, picks))
+
+
+def test_the_memo_keeps_what_is_asked_again_and_stays_bounded(
+    served: ServedBundle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(served_module, "MEMO_SIZE", 5)
+    monkeypatch.setattr(served, "_memo", {})
+    computed: list[str] = []
+
+    def answer(key: str) -> str:
+        return served.memo(("test", key), lambda: computed.append(key) or key)  # type: ignore[func-returns-value]
+
+    for visitor in range(20):  # one-off visitors stream through; a returning one stays
+        assert answer("returning") == "returning"
+        assert answer(f"once-{visitor}") == f"once-{visitor}"
+        assert len(served._memo) <= 5
+    assert computed.count("returning") == 1
+    answer("once-0")
+    assert computed.count("once-0") == 2  # long since dropped, the least recently used

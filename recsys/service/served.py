@@ -166,17 +166,19 @@ class ServedBundle:
     def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
         """compute(), remembered under `key` for this bundle's life. Only for answers that depend on
         nothing but the key, the bundle and its live state (answers of at most MAX_N items).
-        Bounded by construction: at most MEMO_SIZE answers (cleared when full), each kept under a
-        16-byte digest of the key, so a large request (a 1000-id basket) costs no more than a
-        small one."""
+        Bounded by construction: at most MEMO_SIZE answers, the least recently used dropped
+        first (a stream of one-off visitors never pushes out the returning ones), each kept
+        under a 16-byte digest of the key, so a large request (a 1000-id basket) costs no more
+        than a small one."""
         digest = hashlib.blake2b(repr((key, self.follow().epoch)).encode(), digest_size=16)
+        name = digest.digest()
         memo = self._memo
-        found = memo.get(digest.digest(), MISSING)
+        found = memo.pop(name, MISSING)  # back in at the end: the most recently used
         if found is MISSING:  # None is a valid answer (e.g. "no complements model"): kept too
             found = compute()
-            if len(memo) >= MEMO_SIZE:
-                memo.clear()
-            memo[digest.digest()] = found
+            while len(memo) >= MEMO_SIZE:
+                memo.pop(next(iter(memo), None), None)  # another thread may drop it first
+        memo[name] = found
         return found
 
     def allowed(self, query: Query) -> np.ndarray | None:
