@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from recsys.campaigns.activity import DAY
@@ -41,19 +42,19 @@ def to_arrow(frame: Any) -> pa.Table:
 
 
 def numbered(frame: Any) -> Numbered:
-    """Users and items numbered in Spark (ids sorted); only the vocabularies reach the driver."""
+    """Users and items numbered in id order: the sorted distinct ids come to the driver (they are
+    the vocabularies), their numbers go back to Spark as a table to join; no Python runs on the
+    executors."""
     from pyspark.sql import functions as F
 
     frame = frame.cache()
     stats = frame.agg(F.count("*"), F.min("ts"), F.max("ts")).collect()[0]
     vocabularies = {}
     for column, number in (("user_id", "user"), ("item_id", "item")):
-        ids = frame.select(column).distinct().orderBy(column)
-        codes = ids.rdd.zipWithIndex().map(lambda pair: (pair[0][0], int(pair[1])))
-        codes = codes.toDF(f"{column} string, {number} int").cache()
-        table = to_arrow(codes.orderBy(number))
-        vocabularies[number] = Vocabulary(table.column(column).combine_chunks())
-        frame = frame.join(codes, column)
+        ids = to_arrow(frame.select(column).distinct().orderBy(column)).column(column)
+        vocabularies[number] = Vocabulary(ids.combine_chunks())
+        codes = pa.table({column: ids, number: pa.array(np.arange(len(ids), dtype=np.int32))})
+        frame = frame.join(frame.sparkSession.createDataFrame(codes), column)
     return Numbered(frame.cache(), vocabularies["user"], vocabularies["item"],
                     float(stats[2]), float(stats[1]), int(stats[0]))  # fmt: skip
 
@@ -129,10 +130,11 @@ def dense(table: pa.Table, key: str, column: str, size: int, fill: float = 0.0) 
     return out
 
 
-def groups(events: Numbered, condition: Any, column: str, window_hours: float) -> Any:
+def groups(events: Numbered, condition: Any, column: str, window_hours: float) -> pa.Table:
     """Distinct (group, item) of the events matching `condition`, grouped by `column` where it is
     set (an order or session id), else by user and time window: the default engine's
-    recsys.models.cooccurrence.group_matrix. Group numbers are dense from 0."""
+    recsys.models.cooccurrence.group_matrix. Spark finds the distinct memberships; the driver
+    numbers their groups densely from 0."""
     from pyspark.sql import functions as F
 
     rows = events.frame.where(condition)
@@ -143,11 +145,9 @@ def groups(events: Numbered, condition: Any, column: str, window_hours: float) -
         key = F.when(given, F.concat_ws("\u0000", F.lit("g"), F.col(column))).otherwise(by_user)
     else:
         key = by_user
-    memberships = rows.select(key.alias("key"), "item").distinct().cache()
-    keys = memberships.select("key").distinct()
-    numbered_keys = keys.rdd.zipWithIndex().map(lambda pair: (pair[0][0], int(pair[1])))
-    codes = numbered_keys.toDF("key string, group long")
-    return memberships.join(codes, "key").select("group", "item")
+    memberships = to_arrow(rows.select(key.alias("key"), "item").distinct())
+    keys = pc.dictionary_encode(memberships.column("key").combine_chunks())
+    return pa.table({"group": keys.indices, "item": memberships.column("item")})
 
 
 def rfm_aggregates(events: Numbered, cart_days: float, catalogue_price: Any = None) -> pa.Table:

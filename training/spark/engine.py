@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import scipy.sparse as sp
 
 from recsys.campaigns.segments import RFM, SEGMENTS, SegmentsConfig, segments_table
@@ -121,9 +122,8 @@ def spark_fit(
     return model
 
 
-def group_matrix(memberships: Any, n_items: int) -> sp.csr_matrix:
-    """Binary (groups x items) of Spark's (group, item) memberships."""
-    table = memberships.toArrow()
+def group_matrix(table: pa.Table, n_items: int) -> sp.csr_matrix:
+    """Binary (groups x items) of (group, item) memberships."""
     rows = np.asarray(table.column("group").to_numpy(), np.int64)
     cols = np.asarray(table.column("item").to_numpy(), np.int64)
     shape = (int(rows.max()) + 1 if len(rows) else 0, n_items)
