@@ -55,6 +55,21 @@ def row_of(items: np.ndarray, n_items: int, values: np.ndarray | None = None) ->
     return sp.csr_matrix((summed, unique.astype(np.int32), indptr), shape=(1, n_items))
 
 
+def rows_summed(
+    matrix: sp.csr_matrix, rows: np.ndarray, weights: np.ndarray | None = None
+) -> np.ndarray:
+    """The (weighted) sum of some rows of a CSR matrix, dense: their entries gathered at once,
+    without scipy's row indexing (which costs more than the sum for a request's few rows)."""
+    starts = matrix.indptr[rows]
+    lengths = matrix.indptr[np.asarray(rows) + 1] - starts
+    taken = np.arange(int(lengths.sum())) + np.repeat(starts - np.cumsum(lengths) + lengths,
+                                                      lengths)  # fmt: skip
+    values = matrix.data[taken].astype(np.float64)
+    if weights is not None:
+        values *= np.repeat(weights, lengths)
+    return np.bincount(matrix.indices[taken], values, matrix.shape[1])
+
+
 def without_self(items: np.ndarray, n_items: int) -> sp.csr_matrix:
     """An exclusion matrix whose row r holds only items[r] (for similar-item queries)."""
     rows = np.arange(len(items))

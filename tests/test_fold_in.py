@@ -7,7 +7,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys.models.als import ALS, ALSParams
-from recsys.ranking import row_of
+from recsys.ranking import row_of, rows_summed
 
 
 def fitted() -> ALS:
@@ -37,3 +37,18 @@ def test_many_rows_take_implicits_path() -> None:
     for index in range(5):
         np.testing.assert_allclose(model.fold_in(rows[index]), vectors[index : index + 1],
                                    rtol=1e-4, atol=1e-5)  # fmt: skip
+
+
+def test_rows_summed_equals_scipys_row_sum() -> None:
+    rng = np.random.default_rng(3)
+    keep = np.ones(40, np.float32)
+    keep[7] = 0  # an empty row
+    matrix = sp.random(40, 30, density=0.2, format="csr", random_state=4, dtype=np.float32)
+    matrix = sp.csr_matrix(sp.diags(keep) @ matrix)
+    matrix.eliminate_zeros()
+    rows = np.array([7, 3, 3, 12, 39])  # repeats count twice
+    weights = rng.random(len(rows)).astype(np.float32)
+    expected = (matrix[rows].toarray() * weights[:, None]).sum(axis=0)
+    np.testing.assert_allclose(rows_summed(matrix, rows, weights), expected, rtol=1e-6)
+    np.testing.assert_allclose(rows_summed(matrix, rows), matrix[rows].toarray().sum(axis=0))
+    assert rows_summed(matrix, np.empty(0, np.int64)).tolist() == [0.0] * 30

@@ -22,6 +22,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from recsys.data.vocabulary import Vocabulary
 from recsys.eventstore.items import ADDED
+from recsys.ranking import rows_summed
 from recsys.service.item_columns import FLAG, NUMBER, TEXT, ItemColumns, live_columns
 from recsys.service.live import ItemOverlay, LiveState, live_state
 
@@ -86,14 +87,7 @@ class ContentIndex:
 
     def mean_row(self, items: Sequence[int], weights: np.ndarray | None = None) -> np.ndarray:
         """The unit-length weighted sum of the TF-IDF rows of `items`, dense."""
-        rows = self.rows
-        starts = rows.indptr[items]
-        lengths = rows.indptr[np.asarray(items) + 1] - starts
-        # the positions of the items' entries, every row's run gathered at once
-        taken = np.arange(int(lengths.sum())) + np.repeat(starts - np.cumsum(lengths) + lengths,
-                                                          lengths)  # fmt: skip
-        scale = np.repeat(np.ones(len(starts)) if weights is None else weights, lengths)
-        summed = np.bincount(rows.indices[taken], rows.data[taken] * scale, rows.shape[1])
+        summed = rows_summed(self.rows, np.asarray(items, np.int64), weights)
         return (summed / max(float(np.linalg.norm(summed)), 1e-12)).astype(np.float32)
 
     def profile_scores(

@@ -11,7 +11,7 @@ import scipy.sparse as sp
 
 from recsys.models.base import Complements
 from recsys.models.vector import VectorModel
-from recsys.ranking import row_of
+from recsys.ranking import row_of, rows_summed
 from recsys.service.arrivals import content_label, stand_ins
 from recsys.service.picks import SIMILAR_FALLBACK, finish, request_scope, similar_ranked
 from recsys.service.popular import POPULAR_IN_CATEGORY, POPULAR_MODEL, fallback
@@ -96,7 +96,7 @@ def complement_categories(
         served.cache[key] = (pairs, first)
     pairs, first = served.cache[key]
     own = np.unique(served.item_category_codes[basket])
-    affinity = np.asarray(pairs[own].sum(axis=0)).ravel()
+    affinity = rows_summed(pairs, own)
     affinity[own] = 0
     best = np.argsort(-affinity, kind="stable")[:TOP_CATEGORIES]
     best = best[(affinity[best] > 0) & (first[best] >= 0)]
