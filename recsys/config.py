@@ -65,7 +65,7 @@ class TuningConfig:
     these (each with its own budget; a kind whose max_items the catalogue exceeds is skipped);
     `kinds = []` keeps the configured kind."""
 
-    kinds: tuple[str, ...] = ("als", "bpr", "bm25", "spectral", "ease")
+    kinds: tuple[str, ...] = ("als", "bpr", "bm25", "covisit", "spectral", "ease")
 
     def check(self, key: str) -> None:
         for number, kind in enumerate(self.kinds):

@@ -78,7 +78,7 @@ def test_a_spent_time_budget_stops_after_the_first_trial(events: Events) -> None
 
 def test_draws_stay_in_range_and_valid_for_the_models() -> None:
     rng = np.random.default_rng(0)
-    for kind in ("als", "bpr", "bm25", "spectral", "ease"):
+    for kind in ("als", "bpr", "bm25", "covisit", "spectral", "ease"):
         model = build_model(kind, ModelConfig(kind, {}))
         space = {k: v for k, v in SPACES[kind].items() if hasattr(model.params, k)}
         for _ in range(20):

@@ -12,6 +12,7 @@ from recsys.models.als import ALS
 from recsys.models.base import FitsEvents, ModelConfig, Recommender
 from recsys.models.bpr import BPR
 from recsys.models.cooccurrence import Cooccurrence
+from recsys.models.covisit import Covisit
 from recsys.models.ease import EASE
 from recsys.models.itemknn import BM25, TFIDF, Cosine, ItemKNN
 from recsys.models.popular import Popular
@@ -20,7 +21,9 @@ from recsys.ranking import MISSING_ID, top_n
 
 KINDS: dict[str, Any] = {
     cls.kind: cls
-    for cls in (ALS, Popular, BPR, ItemKNN, Cosine, TFIDF, BM25, Cooccurrence, Spectral, EASE)
+    for cls in (
+        ALS, Popular, BPR, ItemKNN, Cosine, TFIDF, BM25, Cooccurrence, Covisit, Spectral, EASE
+    )
 }
 
 

@@ -158,10 +158,7 @@ def group_matrix(
     """Binary (groups x items) of the masked events, grouped by `column` where it is set (an
     order or session id), else by user and time window."""
     rows = np.flatnonzero(mask)
-    key = np.full(len(rows), -1, np.int64)
-    if column in events.extra.column_names and len(rows):
-        codes = events.extra.column(column).take(rows).combine_chunks().dictionary_encode()
-        key = np.asarray(codes.indices.fill_null(-1), np.int64)
+    key = column_codes(events, rows, column)
     unset = key < 0
     if unset.any():
         window = events.timestamp[rows[unset]] // max(1, int(window_hours * HOUR))
@@ -174,6 +171,15 @@ def group_matrix(
         (np.ones(len(rows), np.float32), (group, events.item[rows])), shape=(n_groups, n_items)
     )
     return binary(matrix)
+
+
+def column_codes(events: Events, rows: np.ndarray, column: str) -> np.ndarray:
+    """Per row of `events` in `rows`, a number for its value of the optional `column` (an order or
+    session id; equal values, equal numbers), -1 where it is not set."""
+    if column not in events.extra.column_names or not len(rows):
+        return np.full(len(rows), -1, np.int64)
+    codes = events.extra.column(column).take(rows).combine_chunks().dictionary_encode()
+    return np.asarray(codes.indices.fill_null(-1), np.int64)
 
 
 def binary(matrix: sp.spmatrix) -> sp.csr_matrix:

@@ -88,6 +88,12 @@ SPACES: dict[str, dict[str, Dimension]] = {
         "factors": Choice((0, 32, 64, 128, 256, 448)),
         "low_pass": LogUniform(0.03, 3.0),
     },
+    "covisit": {
+        "gap_minutes": LogUniform(0.5, 120.0),
+        "alpha": Uniform(0.0, 1.0),
+        "shrinkage": LogUniform(1.0, 200.0),
+        "neighbours": Choice((50, 100, 200, 400, 800)),
+    },
     "ease": {
         "regularization": LogUniform(50.0, 20_000.0),
         "low_pass": Choice((0.0, 0.1, 0.3, 0.6)),
