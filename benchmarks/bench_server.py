@@ -6,9 +6,11 @@ run is bounded in time. Both servers stay up and the reference is measured again
 rounds. Also memory per worker (RSS and PSS from /proc/<pid>/smaps_rollup).
 
 "recommendations" and "cross-sell" cycle through 2,000 users / items, so after its first answer a
-worker serves them from its per-bundle memo (returning visitors); "recs, new users" asks for a
+worker serves them from its per-bundle memo (returning visitors; --warm seconds of load per
+endpoint before the first round let every worker meet them); "recs, new users" asks for a
 different user each request (sampled from up to --new-users), the path a first visit takes;
-"recs, fresh events" asks for users who just posted events (read from the store and folded in).
+"recs, fresh events" asks for 2,000 users who posted events: each request reads the store, and
+the answer folded in from those events is remembered under them until another event arrives.
 
     .venv/bin/python -m benchmarks.bench_server --items 100000 --seconds 8
 """
@@ -34,6 +36,7 @@ from benchmarks.common import print_table, write_json
 from benchmarks.loadgen import Gunicorn, lua_script, wrk
 
 FRESH_USERS = 2_000  # users who post events before their picks are asked for
+REMEMBERED = ("recommendations", "recs, fresh events", "cross-sell")  # rows of repeat visitors
 FIXED = {
     "request_id": "r-0",
     "model": "fixed",
@@ -132,6 +135,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=8, help="per wrk run")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3, help="reference and endpoints, in turn")
+    parser.add_argument("--warm", type=int, default=20,
+                        help="seconds of load per endpoint before the first round, so that the "
+                        "remembered rows measure remembered answers")  # fmt: skip
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--worker-class", default="gthread", choices=("gthread", "sync"))
     parser.add_argument("--threads", type=int, default=2)
@@ -184,6 +190,10 @@ def main() -> None:
                  [f"/v1/users/{u}/recommendations?n=10" for u in fresh_users], None),
                 (server, "cross-sell", "POST", ["/v1/cross-sell?n=10"] * len(items),
                  [json.dumps({"items": [i]}) for i in items])]  # fmt: skip
+        for target, name, method, paths, bodies in plan:  # each worker meets every visitor
+            if name in REMEMBERED:
+                wrk(target.base, lua_script(folder, method, paths, bodies, None), args.warm,
+                    args.connections)  # fmt: skip
         for _ in range(args.rounds):  # rounds interleave the reference with the endpoints
             for target, name, method, paths, bodies in plan:
                 runs.setdefault(name, []).append(
@@ -200,7 +210,7 @@ def main() -> None:
     print_table(memory["workers"])
     print(f"load average (1, 5, 15 min) before {load['before']}, after {load['after']}")
     names = ("workers", "worker_class", "threads", "preload", "connections", "seconds", "items",
-             "rounds")  # fmt: skip
+             "rounds", "warm")  # fmt: skip
     settings = {k: getattr(args, k) for k in names}
     write_json("server", {"settings": settings, "models": str(models), "results": rows,
                           "rounds": runs, "memory": memory, "load_average": load},

@@ -191,12 +191,12 @@ def user_activity(user_id: str) -> tuple[list[tuple[str, str]], bool, str | None
     if found.activity is not None and not found.activity.maybe_active(user_id):
         return [], False, None
     try:
-        recent = found.store.recent_events(user_id, RECENT_EVENTS)
+        recent = found.store.recent_activity(user_id, RECENT_EVENTS)
     except StoreUnavailable:
         gone = found.watch.is_forgotten(user_id)
         if gone is None:  # a forgotten customer cannot be told apart: no personal picks
             raise found.watch.unavailable("no forgotten list was read yet") from None
         return [], gone, DEGRADED_STORE
     if recent:
-        return [(e.item_id, e.event_type) for e in recent], False, None
+        return recent, False, None
     return [], is_forgotten(user_id), None

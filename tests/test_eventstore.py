@@ -68,7 +68,15 @@ def test_round_trip_keeps_every_field(store: EventStore) -> None:
 
 def test_recent_events_are_the_latest_by_time_newest_last(store: EventStore) -> None:
     store.append([event("u", f"i{t}", float(t)) for t in (5, 1, 4, 2, 3)])
-    assert [e.item_id for e in store.recent_events("u", limit=3)] == ["i3", "i4", "i5"]
+    store.append([event("u", "tie", 3.0, "purchase"), event("v", "other", 9.0)])
+    assert [e.item_id for e in store.recent_events("u", limit=3)] == ["tie", "i4", "i5"]
+    # what a request folds in: the same events, two columns of them
+    for limit in (1, 3, 100, 0):
+        assert store.recent_activity("u", limit) == [
+            (e.item_id, e.event_type) for e in store.recent_events("u", limit)
+        ]
+    assert store.recent_activity("u", 2) == [("i4", "view"), ("i5", "view")]
+    assert store.recent_activity("nobody") == []
 
 
 def test_appends_from_16_threads_all_land(store: EventStore) -> None:

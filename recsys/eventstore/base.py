@@ -224,14 +224,21 @@ class EventStore(ExperimentDefinitions, ServedResponses, ItemChanges, Forgetting
 
     def recent_events(self, user_id: str, limit: int = 500) -> list[IncomingEvent]:
         """The user's latest `limit` events by time, oldest first (newest last)."""
+        return [IncomingEvent(*row) for row in self._latest(EVENT_COLUMNS, user_id, limit)]
+
+    def recent_activity(self, user_id: str, limit: int = 500) -> list[tuple[str, str]]:
+        """(item_id, event_type) of the user's latest `limit` events, as recent_events orders
+        them: the two columns a request folds in, without building whole events."""
+        return [(item, kind) for item, kind in self._latest("item_id, event_type", user_id, limit)]
+
+    def _latest(self, columns: str, user_id: str, limit: int) -> list[tuple[Any, ...]]:
         if limit < 1:
             return []
         rows = self._query(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE user_id = ? "
-            "ORDER BY ts DESC, id DESC LIMIT ?",
+            f"SELECT {columns} FROM events WHERE user_id = ? ORDER BY ts DESC, id DESC LIMIT ?",
             (user_id, int(limit)),
         )
-        return [IncomingEvent(*row) for row in reversed(rows)]
+        return rows[::-1]
 
     def count(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM events")[0][0])
