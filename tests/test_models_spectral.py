@@ -75,27 +75,73 @@ def test_spectral_folds_in_a_new_row_as_a_known_user(interactions: Interactions)
     np.testing.assert_array_equal(folded[0], known[0])
 
 
-def test_ease_equals_the_closed_form(interactions: Interactions) -> None:
-    model = build_model("ease", ModelConfig("ease", {"regularization": 3.0})).fit(interactions)
-    x = interactions.matrix.toarray().astype(np.float64)
-    inverse = np.linalg.inv(x.T @ x + 3.0 * np.eye(N_ITEMS))
+PLAIN_EASE = {
+    "regularization": 3.0,
+    "low_pass": 0.0,
+    "user_weight": 0.0,
+    "popularity": 0.0,
+    "low_pass_exponent": 0.5,
+}
+
+
+def ease_reference(x: np.ndarray, regularization: float, user_weight: float) -> np.ndarray:
+    """EASE's B on the Gram matrix of rows weighted by (n_u / mean n_u)^-user_weight."""
+    counts = (x > 0).sum(axis=1).astype(np.float64)
+    rows = x * ((counts / counts[counts > 0].mean()) ** -user_weight)[:, None]
+    inverse = np.linalg.inv(rows.T @ rows + regularization * np.eye(x.shape[1]))
     weights = -inverse / np.diag(inverse)[None, :]
     np.fill_diagonal(weights, 0)
-    np.testing.assert_allclose(model.similarity.toarray(), weights, atol=1e-4)
+    return weights
+
+
+def test_ease_equals_the_closed_form(interactions: Interactions) -> None:
+    model = build_model("ease", ModelConfig("ease", PLAIN_EASE)).fit(interactions)
+    x = interactions.matrix.toarray().astype(np.float64)
+    np.testing.assert_allclose(model.similarity.toarray(), ease_reference(x, 3.0, 0.0), atol=1e-4)
 
 
 def test_ease_with_low_pass_adds_spectrals_low_pass_term(interactions: Interactions) -> None:
     factors = N_ITEMS - 1
-    params = {"regularization": 3.0, "low_pass": 0.5, "factors": factors}
+    params = {**PLAIN_EASE, "low_pass": 0.5, "factors": factors}
     model = build_model("ease", ModelConfig("ease", params)).fit(interactions)
-    plain = build_model("ease", ModelConfig("ease", {"regularization": 3.0})).fit(interactions)
-    x = interactions.matrix.toarray()
-    user, item = x.sum(axis=1), x.sum(axis=0)
-    inv = np.where(item > 0, 1 / np.sqrt(np.where(item > 0, item, 1)), 0)
-    gram_part = x @ ((x / np.sqrt(user)[:, None] * inv).T @ (x / np.sqrt(user)[:, None] * inv))
-    low_pass = spectral_reference(x, factors, 1.0, 0.0) - gram_part
-    expected = dense_scores(plain, interactions) + 0.5 * low_pass
+    plain = build_model("ease", ModelConfig("ease", PLAIN_EASE)).fit(interactions)
+    expected = dense_scores(plain, interactions) + 0.5 * low_pass_reference(
+        interactions.matrix.toarray(), factors
+    )
     np.testing.assert_allclose(dense_scores(model, interactions), expected, atol=2e-4)
+
+
+def low_pass_reference(x: np.ndarray, factors: int, exponent: float = 0.5) -> np.ndarray:
+    """x D^-e V V^T D^e for every user row x (GF-CF's e = 1/2), V from the normalised matrix."""
+    user, item = x.sum(axis=1), x.sum(axis=0)
+    safe = np.where(item > 0, item, 1)
+    normalised = x / np.sqrt(user)[:, None] * np.where(item > 0, safe**-0.5, 0)[None, :]
+    vectors = np.linalg.svd(normalised, full_matrices=False)[2][:factors].T
+    down, up = np.where(item > 0, safe**-exponent, 0), np.where(item > 0, safe**exponent, 0)
+    return x @ (down[:, None] * vectors) @ (vectors.T * up[None, :])
+
+
+def test_ease_defaults_weigh_users_and_popularity_as_the_dense_formula(
+    interactions: Interactions,
+) -> None:
+    """The default corrections: x (B_a + low_pass L_e) D_i^c with a = user_weight 0.25, B_a EASE
+    on the user-weighted rows, L_e the low-pass filter with exponent e = 0.3, c = popularity
+    -0.1 and D_i the items' user counts."""
+    factors = N_ITEMS - 1
+    params = {"factors": factors, "regularization": 3.0}
+    model = build_model("ease", ModelConfig("ease", params)).fit(interactions)
+    p = model.params
+    assert (p.user_weight, p.popularity, p.low_pass_exponent) == (0.25, -0.1, 0.3)
+    x = interactions.matrix.toarray().astype(np.float64)
+    regularization, low_pass = 3.0, model.params.low_pass
+    scale = np.maximum((x > 0).sum(axis=0), 1) ** -0.1
+    expected = (
+        x @ ease_reference(x, regularization, 0.25) + low_pass * low_pass_reference(x, factors, 0.3)
+    ) * scale[None, :]
+    got = dense_scores(model, interactions)
+    np.testing.assert_allclose(
+        got / np.abs(expected).max(), expected / np.abs(expected).max(), atol=2e-4
+    )
 
 
 def test_ease_refuses_a_large_catalogue_naming_spectral(interactions: Interactions) -> None:
@@ -114,6 +160,9 @@ def test_ease_refuses_a_large_catalogue_naming_spectral(interactions: Interactio
         ("spectral", {"low_pass": -1.0}, "models.spectral.low_pass"),
         ("ease", {"regularization": 0.0}, "models.ease.regularization"),
         ("ease", {"lambda": 1.0}, "models.ease.lambda"),
+        ("ease", {"user_weight": -0.5}, "models.ease.user_weight"),
+        ("ease", {"popularity": 3.0}, "models.ease.popularity"),
+        ("ease", {"low_pass_exponent": 1.5}, "models.ease.low_pass_exponent"),
     ],
 )
 def test_bad_params_name_their_key(kind: str, params: dict, key: str) -> None:

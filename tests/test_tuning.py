@@ -118,7 +118,12 @@ def test_the_kind_is_chosen_on_validation_each_from_its_defaults_with_its_own_bu
     first = {kind: c["trials"][0]["params"] for kind, c in choice["candidates"].items()}
     assert first["bm25"] == {"K": 50, "K1": 1.2, "B": 0.75}
     assert first["als"] == {"factors": 64, "regularization": 0.05, "alpha": 2.0, "iterations": 15}
-    assert first["ease"] == {"regularization": 300.0, "low_pass": 0.0}  # its own ease table
+    assert first["ease"] == {  # its own ease table, the rest its defaults
+        "regularization": 300.0,
+        "low_pass": 0.3,
+        "user_weight": 0.25,
+        "popularity": -0.1,
+    }
     assert all(len(c["trials"]) == 2 for c in choice["candidates"].values())
     scores = {kind: c["score"] for kind, c in choice["candidates"].items()}
     assert tuned.models["knn"].kind == choice["chosen"] == max(scores, key=scores.__getitem__)

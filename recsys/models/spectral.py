@@ -113,10 +113,14 @@ def normalise(matrix: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray]:
 
 
 def low_pass(
-    normalised: sp.csr_matrix, item_degree: np.ndarray, factors: int, seed: int
+    normalised: sp.csr_matrix,
+    item_degree: np.ndarray,
+    factors: int,
+    seed: int,
+    exponent: float = 0.5,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(D_i^-1/2 V, D_i^1/2 V) for the top `factors` right singular vectors V of `normalised`;
-    empty (items x 0) when there are none to take."""
+    """(D_i^-e V, D_i^e V) for the top `factors` right singular vectors V of `normalised` and e =
+    `exponent` (GF-CF's 1/2); empty (items x 0) when there are none to take."""
     rank = min(factors, min(normalised.shape) - 1)
     n_items = normalised.shape[1]
     if rank <= 0:
@@ -124,8 +128,11 @@ def low_pass(
         return empty, empty
     _, _, vt = randomized_svd(normalised, rank, n_iter=POWER_ITERATIONS, random_state=seed)
     vectors = vt.T.astype(np.float32)
-    root = np.sqrt(item_degree).astype(np.float32)[:, None]
-    return vectors * inverse_sqrt(item_degree)[:, None], vectors * root
+    degree = np.asarray(item_degree, np.float64)
+    safe = np.where(degree > 0, degree, 1.0)
+    down = np.where(degree > 0, safe**-exponent, 0.0).astype(np.float32)[:, None]
+    up = np.where(degree > 0, safe**exponent, 0.0).astype(np.float32)[:, None]
+    return vectors * down, vectors * up
 
 
 def inverse_sqrt(values: np.ndarray) -> np.ndarray:

@@ -97,6 +97,8 @@ SPACES: dict[str, dict[str, Dimension]] = {
     "ease": {
         "regularization": LogUniform(50.0, 20_000.0),
         "low_pass": Choice((0.0, 0.1, 0.3, 0.6)),
+        "user_weight": Choice((0.0, 0.25, 0.5)),
+        "popularity": Choice((0.0, -0.1, -0.2)),
     },
 }
 SPACES["tfidf"] = SPACES["cosine"]
