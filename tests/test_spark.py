@@ -28,6 +28,7 @@ if shutil.which("java") is None:
     pytest.skip("the Spark engine needs Java (apt-get install default-jre-headless)",
                 allow_module_level=True)  # fmt: skip
 
+from recsys_training.spark import spark_session, spark_settings
 from recsys_training.spark.train import train_spark
 
 CONFIG = {
@@ -164,6 +165,23 @@ def test_bad_rows_fail_or_are_counted_like_the_default_engine(
 
 def test_the_cli_refuses_spark_with_an_event_store() -> None:
     assert main(["train", "--engine", "spark", "--events-db", "sqlite:///x.db"]) == 2
+
+
+def test_spark_settings_are_checked_and_reach_the_session(
+    tmp_path: Path, shop: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["train", "--engine", "spark", "--events", str(shop / "events.parquet"),
+            "--models", str(tmp_path / "models"), "--spark-conf", "driver.memory=8g"]  # fmt: skip
+    assert main(argv) == 2
+    assert capsys.readouterr().err.strip() == (
+        "recsys train: error: --spark-conf: 'driver.memory=8g': expected spark.KEY=VALUE"
+    )
+    assert not (tmp_path / "models").exists()
+    session = spark_session("local[1]", spark_settings(["spark.sql.shuffle.partitions = 3"]))
+    try:
+        assert session.conf.get("spark.sql.shuffle.partitions") == "3"
+    finally:
+        session.stop()
 
 
 def test_forgotten_customers_are_left_out(

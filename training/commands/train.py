@@ -47,6 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--spark-master", default="local[2]", metavar="URL",
         help="with --engine spark: the Spark master (default local[2])",
     )  # fmt: skip
+    parser.add_argument(
+        "--spark-conf", action="append", default=[], metavar="KEY=VALUE",
+        help="with --engine spark: a Spark setting, e.g. spark.driver.memory=8g (repeatable)",
+    )  # fmt: skip
     add_tune_arguments(parser)
 
 
@@ -121,9 +125,12 @@ def train_with_spark(args: argparse.Namespace, config: Config, forgotten: Forgot
         raise InputError("--events", "--engine spark reads event files: give --events")
     if args.tune:
         raise InputError("--tune", "tuning runs on the default engine (drop --engine spark)")
+    from recsys_training.spark import spark_settings
     from recsys_training.spark.train import train_spark
 
+    settings = spark_settings(args.spark_conf)
     return train_spark(
         args.events, args.models, config, args.catalogue, args.on_error, status(),
         args.spark_master, forgotten, forgetting_db=args.events_db or server_store_url(),
+        settings=settings,
     )  # fmt: skip

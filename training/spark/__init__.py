@@ -8,15 +8,22 @@ Optional: `pip install 'recsys[spark]'` and Java (Debian's default-jre-headless)
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import Any
 
 from recsys.errors import InputError
 
 DEFAULT_MASTER = "local[2]"
+LOCAL_MEMORY_SHARE = 0.5  # of the machine's memory for a local Spark (its executors share the JVM)
 
 
-def spark_session(master: str) -> Any:
-    """A Spark session for one training run: no UI, UTC, bound to loopback in local mode."""
+def spark_session(master: str, settings: Mapping[str, str] | None = None) -> Any:
+    """A Spark session for one training run: no UI, UTC, bound to loopback in local mode, with
+    the `settings` given (`--spark-conf`; they win over recsys's own). In local mode the driver's
+    JVM also runs every task, so unless a setting or spark-defaults.conf says otherwise it gets
+    half of the machine's memory (Spark's own default, 1 GB, runs out of heap at a few million
+    events)."""
     try:
         from pyspark.sql import SparkSession
     except ImportError:
@@ -36,6 +43,10 @@ def spark_session(master: str) -> Any:
         builder = builder.config("spark.driver.host", "127.0.0.1").config(
             "spark.driver.bindAddress", "127.0.0.1"
         )
+        if not os.environ.get("SPARK_CONF_DIR") and not os.environ.get("SPARK_HOME"):
+            builder = builder.config("spark.driver.memory", local_memory())
+    for key, value in (settings or {}).items():
+        builder = builder.config(key, value)
     try:
         spark = builder.getOrCreate()
     except Exception as exc:  # pyspark's errors for a missing Java or a bad master vary
@@ -46,3 +57,21 @@ def spark_session(master: str) -> Any:
         ) from None  # fmt: skip
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+def local_memory() -> str:
+    """LOCAL_MEMORY_SHARE of this machine's physical memory, in Spark's notation (at least 1g)."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return f"{max(1, int(total * LOCAL_MEMORY_SHARE / 2**30))}g"
+
+
+def spark_settings(given: list[str]) -> dict[str, str]:
+    """`--spark-conf KEY=VALUE` arguments as Spark settings (keys start with `spark.`)."""
+    settings = {}
+    for text in given:
+        key, equals, value = text.partition("=")
+        key = key.strip()
+        if not equals or not key.startswith("spark.") or not value.strip():
+            raise InputError("--spark-conf", f"{text!r}: expected spark.KEY=VALUE")
+        settings[key] = value.strip()
+    return settings

@@ -3,6 +3,7 @@ shared indexing and publishing (recsys_training.pipeline.finish)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +26,15 @@ def train_spark(
     master: str = DEFAULT_MASTER,
     forgotten: Forgotten = NOT_APPLIED,
     forgetting_db: str | None = None,
+    settings: Mapping[str, str] | None = None,
 ) -> TrainReport:
     """Reads and fits with Spark at `master`, publishes like `recsys_training.pipeline.train`: the
     `forgotten` customers are left out, the item changes of `forgetting_db` merged into the
-    catalogue."""
+    catalogue; `settings` are Spark's own (spark.driver.memory, ...)."""
     say = say or (lambda _: None)
     report = TrainReport()
     catalogue = live_catalogue(catalogue_path, forgetting_db)
-    spark = spark_session(master)
+    spark = spark_session(master, settings)
     try:
         with report.stage("spark"):
             found = spark_prepare(
