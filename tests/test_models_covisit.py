@@ -67,6 +67,10 @@ def test_similarity_and_scores_equal_the_hand_computed_ones(events_path: Path) -
     assert np.allclose(scores, row.toarray()[0] @ expected, atol=1e-6)
     ids, _ = model.recommend(np.array([user]), 3)
     assert ids[0].tolist() == np.argsort(-(scores + model.prior), kind="stable").tolist()
+    alone = Covisit(model.params).fit(interactions)  # no events: each user's row is one visit
+    whole = np.full((3, 3), 2 / (2.0**0.7 * 2.0**0.3 + 1))  # both users hold a, b and c
+    np.fill_diagonal(whole, 0)
+    assert np.allclose(alone.similarity.toarray(), whole, atol=1e-6)
 
 
 @pytest.mark.parametrize(
