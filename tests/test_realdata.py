@@ -54,16 +54,16 @@ IMPLICIT_ALS_ML_1M = {"recall@20": 0.2688, "ndcg@20": 0.3849}  # implicit's defa
 
 
 def test_ml_1m_ease_beats_implicit_als_defaults() -> None:
-    """EASE on the given ml-1m split (measured 0.2792 / 0.4190, the user's training items
-    excluded); implicit's own ALS with its defaults scores 0.2688 / 0.3849 there."""
+    """EASE with its defaults on the given ml-1m split (measured 0.2891 / 0.4281, the user's
+    training items excluded); implicit's own ALS with its defaults scores 0.2688 / 0.3849 there."""
     folder = dataset("ml-1m-implicit")
     split = given_test_split(
         load_events(folder / "train.csv.gz", TYPES), load_events(folder / "test.csv.gz", TYPES)
     )
     train = Interactions.from_events(split.train, EventsConfig())
-    model = build_model("ease", ModelConfig("ease", {"regularization": 2000.0})).fit(train)
+    model = build_model("ease", ModelConfig("ease")).fit(train)
     result = evaluate_model(model, train.matrix, split.test, ks=(20,), exclude_train=True)
-    assert result.metrics["recall@20"] > 0.275, result.metrics
-    assert result.metrics["ndcg@20"] > 0.41, result.metrics
+    assert result.metrics["recall@20"] > 0.285, result.metrics
+    assert result.metrics["ndcg@20"] > 0.42, result.metrics
     for metric, implicit_default in IMPLICIT_ALS_ML_1M.items():
         assert result.metrics[metric] > implicit_default
