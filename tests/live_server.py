@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -64,6 +65,16 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextmanager
+def served_copy(folder: Path, models: Path, config: str, **options: Any) -> Iterator[Server]:
+    """running_server (its `options`) on a copy of `models` in `folder`/models, with `config` as
+    `folder`/recsys.toml: the tests' usual server, which may publish into or damage its copy."""
+    shutil.copytree(models, folder / "models")
+    (folder / "recsys.toml").write_text(config)
+    with running_server(folder, folder / "models", folder / "recsys.toml", **options) as found:
+        yield found
 
 
 @contextmanager

@@ -5,7 +5,6 @@ unclassified."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import urllib.parse
@@ -14,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from live_server import ROOT, Server, running_server
+from live_server import ROOT, Server, served_copy
 
 from recsys.access import token_matches, user_token
 from recsys.bundle import Bundle
@@ -27,11 +26,9 @@ CALLERS = ("none", "public", "public+token", "public+other", "private")
 def closed(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One gunicorn worker with a private and a public key and a token secret, not open."""
     folder = tmp_path_factory.mktemp("access-server")
-    shutil.copytree(models_dir, folder / "models")
-    config = folder / "recsys.toml"
-    config.write_text(f'[server]\napi_keys = ["{PRIVATE}"]\nrecord_served = "all"\n')
+    config = f'[server]\napi_keys = ["{PRIVATE}"]\nrecord_served = "all"\n'
     env = {"RECSYS_PUBLIC_KEYS": PUBLIC, "RECSYS_TOKEN_SECRET": SECRET}
-    with running_server(folder, folder / "models", config, workers=1, env=env) as found:
+    with served_copy(folder, models_dir, config, workers=1, env=env) as found:
         yield found
 
 

@@ -8,14 +8,13 @@ of the pages go to benchmarks/results/ (not committed)."""
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from live_server import ROOT, Server, running_server
+from live_server import ROOT, Server, served_copy
 
 from recsys.eventstore import open_store
 
@@ -62,10 +61,8 @@ def browser() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def demo_shop(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("browser-server")
-    shutil.copytree(models_dir, folder / "models")
-    (folder / "recsys.toml").write_text(CONFIG)
     env = {"RECSYS_TOKEN_SECRET": SECRET}
-    with running_server(folder, folder / "models", folder / "recsys.toml", 1, env) as found:
+    with served_copy(folder, models_dir, CONFIG, workers=1, env=env) as found:
         yield found
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from live_server import Server, free_port, running_server
+from live_server import Server, free_port, served_copy
 
 from recsys.errors import ConfigError
 from recsys_serving import create_app
@@ -44,13 +44,11 @@ def limited(
     models_dir: Path, memcached: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("limits-server")
-    shutil.copytree(models_dir, folder / "models")
-    config = folder / "recsys.toml"
-    config.write_text(
+    config = (
         f'[server]\napi_keys = ["{PRIVATE}"]\npublic_keys = ["{PUBLIC}", "{OTHER}"]\n'
         f'rate_limit = "{BUDGET}/minute"\nrate_limit_storage = "{memcached}"\n'
     )
-    with running_server(folder, folder / "models", config, workers=2) as found:
+    with served_copy(folder, models_dir, config, workers=2) as found:
         yield found
 
 

@@ -5,7 +5,6 @@ and leads the new arrivals, which honour availability and category."""
 
 from __future__ import annotations
 
-import shutil
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -13,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from live_server import Server, running_server
+from live_server import Server, served_copy
 
 from recsys.bundle import Bundle
 
@@ -25,11 +24,9 @@ AUTH = {"X-API-Key": KEY}
 @pytest.fixture(scope="module")
 def server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("new-items")
-    shutil.copytree(models_dir, folder / "models")
-    config = folder / "recsys.toml"
-    config.write_text(f'[server]\nopen = true\napi_keys = ["{KEY}"]\n'
-                      f"catalogue_refresh_seconds = {REFRESH}\nexplore_new = 0.1\n")  # fmt: skip
-    with running_server(folder, folder / "models", config) as found:
+    config = (f'[server]\nopen = true\napi_keys = ["{KEY}"]\n'
+              f"catalogue_refresh_seconds = {REFRESH}\nexplore_new = 0.1\n")  # fmt: skip
+    with served_copy(folder, models_dir, config) as found:
         yield found
 
 

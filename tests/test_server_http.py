@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from live_server import Server, running_server
+from live_server import Server, served_copy
 
 from recsys.eventstore import open_store
 from recsys.versions import MANIFEST, current_version, publish, set_current
@@ -27,16 +27,12 @@ MAX_BODY = 65_536
 @pytest.fixture(scope="session")
 def server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """gunicorn (2 gthread workers) serving a copy of `models_dir`, stopped at the end."""
-    folder = tmp_path_factory.mktemp("server")
-    models = folder / "models"
-    shutil.copytree(models_dir, models)
-    config = folder / "recsys.toml"
-    config.write_text(
+    config = (
         f'[server]\nopen = true\napi_keys = ["{KEY}"]\nmax_body_bytes = {MAX_BODY}\n'
         'watch_seconds = 0.2\n'
         'cors_origins = ["https://shop.example"]\nrecord_served = "all"\n'
     )
-    with running_server(folder, models, config) as found:
+    with served_copy(tmp_path_factory.mktemp("server"), models_dir, config) as found:
         yield found
 
 

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from live_server import Server, running_server
+from live_server import Server, served_copy
 
 from recsys.bundle import Bundle
 from recsys.config import ConfigError, config_from_dict
@@ -122,11 +121,7 @@ def test_fresh_events_go_through_the_item_model_at_the_share(bundle: Bundle) -> 
 @pytest.fixture(scope="module")
 def server(blend_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("blend-server")
-    models = folder / "models"
-    shutil.copytree(blend_dir, models)
-    config = folder / "recsys.toml"
-    config.write_text("[server]\nopen = true\n")
-    with running_server(folder, models, config) as found:
+    with served_copy(folder, blend_dir, "[server]\nopen = true\n") as found:
         yield found
 
 
