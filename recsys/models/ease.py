@@ -36,7 +36,7 @@ from recsys.models.spectral import LowPassModel, low_pass, normalise
 @dataclass(frozen=True)
 class EASEParams:
     # The defaults are the best of `--tune` on ml-1m-implicit's validation split (docs/models.md).
-    regularization: float = 2000.0
+    regularization: float = 3000.0
     neighbours: int = 0
     max_items: int = 20_000
     low_pass: float = 0.3  # > 0 adds spectral's low-pass term of `factors` singular vectors
