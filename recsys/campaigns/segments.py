@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from scipy.stats import rankdata
 
 from recsys.campaigns.activity import DAY, abandoned_carts, last_purchase, now_of
 from recsys.checks import at_least, between, section
@@ -132,6 +131,8 @@ def quintiles(values: np.ndarray, mask: np.ndarray, higher_is_better: bool = Tru
     scores = np.zeros(len(values), np.int8)
     if not mask.any():
         return scores
+    from scipy.stats import rankdata  # loaded only here: scipy.stats costs ~1 s to import
+
     ranked = rankdata(values[mask] if higher_is_better else -values[mask], method="average")
     scores[mask] = np.clip(np.ceil(ranked / mask.sum() * 5), 1, 5).astype(np.int8)
     return scores

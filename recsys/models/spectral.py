@@ -18,7 +18,6 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.utils.extmath import randomized_svd
 
 from recsys.checks import at_least, between
 from recsys.data.interactions import Interactions
@@ -126,6 +125,8 @@ def low_pass(
     if rank <= 0:
         empty = np.zeros((n_items, 0), np.float32)
         return empty, empty
+    from sklearn.utils.extmath import randomized_svd  # loaded only here: it costs ~1 s
+
     _, _, vt = randomized_svd(normalised, rank, n_iter=POWER_ITERATIONS, random_state=seed)
     vectors = vt.T.astype(np.float32)
     degree = np.asarray(item_degree, np.float64)

@@ -15,16 +15,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 from recsys.data.vocabulary import Vocabulary
 from recsys.eventstore.items import ADDED
 from recsys.ranking import rows_summed
 from recsys.service.item_columns import FLAG, NUMBER, TEXT, ItemColumns, live_columns
 from recsys.service.live import ItemOverlay, LiveState, live_state
+
+if TYPE_CHECKING:  # scikit-learn is imported when a vectorizer is fitted: it costs ~1 s to load
+    from sklearn.feature_extraction.text import TfidfVectorizer
 
 TEXT_WEIGHT = 0.7  # the rest is the category paths' overlap
 MAX_DEPTH = 8  # category levels compared
@@ -186,6 +189,8 @@ def numbers_of(
 
 def fitted(texts: list[str]) -> tuple[TfidfVectorizer, sp.csr_matrix]:
     """A vectorizer fitted on `texts`, and their rows."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
     vectorizer = TfidfVectorizer(sublinear_tf=True, max_features=MAX_FEATURES, dtype=np.float32)
     try:
         return vectorizer, vectorizer.fit_transform(texts).tocsr()
