@@ -148,4 +148,5 @@ def test_profile_rows_and_pool_membership_equal_their_plain_formulas(served: Ser
     np.testing.assert_allclose(index.mean_row(items, weights), expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(index.mean_row([3]), index.rows[3].toarray()[0], rtol=1e-5)
     numbers = np.concatenate([index.pool[::7], [-1, index.size, index.size + 5], np.arange(50)])
-    np.testing.assert_array_equal(index.in_pool(numbers), np.isin(index.pool, numbers))
+    np.testing.assert_array_equal(np.unique(index.pool_positions(numbers)),
+                                  np.flatnonzero(np.isin(index.pool, numbers)))

@@ -150,11 +150,12 @@ def explored(served: ServedBundle, picks: Picks, query: Query, anchors: np.ndarr
         return picks
     pool = index.pool
     ok = new_allowed(served, index, query, pool)
-    ok &= ~index.in_pool(excluded_numbers(served, index, query, picks.ranked.ids, anchors))
+    gone = excluded_numbers(served, index, query, picks.ranked.ids, anchors)
+    ok[index.pool_positions(gone)] = False
     if not ok.any():
         return picks
     scores = profile_scores(index, anchors, weights)
-    key = np.where(ok, scores - 1e-6 * np.arange(len(pool)) / len(pool), -np.inf)  # ties: newest
+    key = np.where(ok, scores - index.pool_ties, -np.inf)
     best = np.argpartition(-key, slots - 1)[:slots] if slots < len(key) else np.arange(len(key))
     best = best[np.argsort(-key[best], kind="stable")]
     best = best[np.isfinite(key[best])]

@@ -34,6 +34,7 @@ MAX_DEPTH = 8  # category levels compared
 NOT_WORDS = ("title", "category", "in_stock", "hidden")  # read on their own, or not words
 MAX_FEATURES = 200_000  # TF-IDF vocabulary bound
 EXPLORE_POOL = 2000  # the newest new items explore_new chooses among (the rest wait their turn)
+POOL_SHARES = 4096  # category paths whose pool share is remembered (a shop has far fewer)
 WORDLESS = frozenset(("in_stock", "hidden", "price", "available_until", "deleted", "added"))
 
 
@@ -67,18 +68,20 @@ class ContentIndex:
     position: np.ndarray  # per content number its position in `new` (-1: not new)
     pool: np.ndarray  # the newest EXPLORE_POOL content numbers of `new`, newest first
     pool_part: Part  # their rows, category prefixes and depths
+    pool_position: np.ndarray  # per content number its position in `pool` (-1: not in it)
+    pool_ties: np.ndarray  # per position in `pool` a tiny penalty growing with age (ties: newest)
+    pool_shares: dict[bytes, np.ndarray]  # category path -> category_share of `pool` (bounded)
 
     def new_positions(self, numbers: np.ndarray) -> np.ndarray:
         """The positions in `new` of those of the content `numbers` that are new."""
         found = self.position[numbers[(numbers >= 0) & (numbers < len(self.position))]]
         return found[found >= 0]
 
-    def in_pool(self, numbers: np.ndarray) -> np.ndarray:
-        """Per item of `pool`, whether it is one of the content `numbers` (one scatter into a
-        mask of every content number: a user's whole history costs no more than one item)."""
-        hit = np.zeros(self.size, bool)
-        hit[numbers[(numbers >= 0) & (numbers < self.size)]] = True
-        return hit[self.pool]
+    def pool_positions(self, numbers: np.ndarray) -> np.ndarray:
+        """The positions in `pool` of those of the content `numbers` that are in it (one gather:
+        a user's whole history costs little more than one item)."""
+        found = self.pool_position[numbers[(numbers >= 0) & (numbers < self.size)]]
+        return found[found >= 0]
 
     @property
     def size(self) -> int:
@@ -99,14 +102,20 @@ class ContentIndex:
         """The content score of every item (of `pool` only) against a unit TF-IDF `vector`
         (dense) and a category path given by its prefix numbers per depth (-1 past its end)."""
         part = self.pool_part if pool_only else Part(self.rows, self.levels, self.depth)
-        text = part.rows @ vector
-        shared = np.zeros(len(text), np.float32)
-        for depth, code in enumerate(levels.tolist()):
-            if code < 0:
-                break
-            shared += part.levels[depth] == code
-        longest = np.maximum(part.depth, max(int((levels >= 0).sum()), 1))
-        return TEXT_WEIGHT * text + (1 - TEXT_WEIGHT) * shared / longest
+        share = self.pool_share(levels) if pool_only else category_share(part, levels)
+        return TEXT_WEIGHT * part.rows.dot(vector) + share
+
+    def pool_share(self, levels: np.ndarray) -> np.ndarray:
+        """category_share of `pool`, remembered per category path: it depends on nothing else."""
+        key = levels.tobytes()
+        found = self.pool_shares.get(key)
+        if found is None:
+            if len(self.pool_shares) >= POOL_SHARES:
+                self.pool_shares.clear()
+            found = category_share(self.pool_part, levels)
+            found.setflags(write=False)
+            self.pool_shares[key] = found
+        return found
 
     def shared_path(self, a: int, b: int) -> str:
         """The longest category path prefix items a and b have in common ('' none)."""
@@ -117,6 +126,8 @@ class ContentIndex:
     def numbers(self, items: Vocabulary, item_ids: Iterable[str]) -> np.ndarray:
         """Content numbers of ids the bundle (`items`) or the live catalogue knows; -1 others."""
         ids = list(item_ids)
+        if not ids:
+            return np.empty(0, np.int64)
         found = items.indices(ids)
         extra = self.extras.indices(ids)
         return np.where(found >= 0, found, np.where(extra >= 0, extra + self.n_known, -1))
@@ -171,11 +182,26 @@ def content_index(
     position = np.full(len(paths), -1, np.int64)
     position[new] = np.arange(len(new))
     pool = new[newest[:EXPLORE_POOL]]
+    pool_position = np.full(len(paths), -1, np.int64)
+    pool_position[pool] = np.arange(len(pool))
     return ContentIndex(
         overlay, vectorizer, rows, n_known, extras, extra_state, extra_columns, paths, levels,
         prefixes, depth, new, added, newest, position, pool,
-        Part(rows[pool], levels[:, pool], depth[pool]),
+        Part(rows[pool], levels[:, pool], depth[pool]), pool_position,
+        1e-6 * np.arange(len(pool)) / max(len(pool), 1), {},
     )  # fmt: skip
+
+
+def category_share(part: Part, levels: np.ndarray) -> np.ndarray:
+    """Per item of `part`, the rest of TEXT_WEIGHT x the share of its category path it has in
+    common with a path given by its prefix numbers per depth (-1 past its end)."""
+    shared = np.zeros(len(part.depth), np.float32)
+    for depth, code in enumerate(levels.tolist()):
+        if code < 0:
+            break
+        shared += part.levels[depth] == code
+    longest = np.maximum(part.depth, max(int((levels >= 0).sum()), 1))
+    return (1 - TEXT_WEIGHT) * shared / longest
 
 
 def numbers_of(
