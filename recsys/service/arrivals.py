@@ -149,20 +149,29 @@ def explored(served: ServedBundle, picks: Picks, query: Query, anchors: np.ndarr
     if not len(index.new):
         return picks
     pool = index.pool
-    ok = new_allowed(served, index, query, pool)
+    ok = pool_allowed(served, index, query).copy()
     gone = excluded_numbers(served, index, query, picks.ranked.ids, anchors)
     ok[index.pool_positions(gone)] = False
     if not ok.any():
         return picks
     scores = profile_scores(index, anchors, weights)
     key = np.where(ok, scores - index.pool_ties, -np.inf)
-    best = np.argpartition(-key, slots - 1)[:slots] if slots < len(key) else np.arange(len(key))
-    best = best[np.argsort(-key[best], kind="stable")]
+    if slots == 1:  # the usual share (1 of 10): the first best, the newest of a tie
+        best = np.array([np.argmax(key)])
+    else:
+        best = np.argpartition(-key, slots - 1)[:slots] if slots < len(key) else np.arange(len(key))
+        best = best[np.argsort(-key[best], kind="stable")]
     best = best[np.isfinite(key[best])]
     chosen = pool[best]
     reasons = [f"new_in:{index.paths[i] or 'catalogue'}" for i in chosen.tolist()]
     extra = Ranked(chosen, scores[best], reasons)
     return Picks(placed(picks.ranked, extra, query.n), picks.model, picks.fallback)
+
+
+def pool_allowed(served: ServedBundle, index: ContentIndex, query: Query) -> np.ndarray:
+    """new_allowed of the explore pool (read-only), remembered per filter and live state."""
+    key = ("allowed", query.category, query.in_stock is False, query.filter, served.follow().epoch)
+    return index.remember(key, lambda: new_allowed(served, index, query, index.pool))
 
 
 def new_allowed(

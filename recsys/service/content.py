@@ -13,9 +13,9 @@ they arrived, so a number never changes during a bundle's life.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -34,7 +34,7 @@ MAX_DEPTH = 8  # category levels compared
 NOT_WORDS = ("title", "category", "in_stock", "hidden")  # read on their own, or not words
 MAX_FEATURES = 200_000  # TF-IDF vocabulary bound
 EXPLORE_POOL = 2000  # the newest new items explore_new chooses among (the rest wait their turn)
-POOL_SHARES = 4096  # category paths whose pool share is remembered (a shop has far fewer)
+POOL_MEMO = 4096  # per-path and per-filter arrays of the pool remembered (a shop has far fewer)
 WORDLESS = frozenset(("in_stock", "hidden", "price", "available_until", "deleted", "added"))
 
 
@@ -70,7 +70,7 @@ class ContentIndex:
     pool_part: Part  # their rows, category prefixes and depths
     pool_position: np.ndarray  # per content number its position in `pool` (-1: not in it)
     pool_ties: np.ndarray  # per position in `pool` a tiny penalty growing with age (ties: newest)
-    pool_shares: dict[bytes, np.ndarray]  # category path -> category_share of `pool` (bounded)
+    pool_memo: dict[Hashable, Any]  # arrays of `pool` per category path or filter (remember)
 
     def new_positions(self, numbers: np.ndarray) -> np.ndarray:
         """The positions in `new` of those of the content `numbers` that are new."""
@@ -107,14 +107,21 @@ class ContentIndex:
 
     def pool_share(self, levels: np.ndarray) -> np.ndarray:
         """category_share of `pool`, remembered per category path: it depends on nothing else."""
-        key = levels.tobytes()
-        found = self.pool_shares.get(key)
+        return self.remember(("share", levels.tobytes()),
+                             lambda: category_share(self.pool_part, levels))  # fmt: skip
+
+    def remember(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """compute() (arrays, made read-only), kept under `key` for this index's life; at most
+        POOL_MEMO entries (all dropped when full)."""
+        found = self.pool_memo.get(key)
         if found is None:
-            if len(self.pool_shares) >= POOL_SHARES:
-                self.pool_shares.clear()
-            found = category_share(self.pool_part, levels)
-            found.setflags(write=False)
-            self.pool_shares[key] = found
+            if len(self.pool_memo) >= POOL_MEMO:
+                self.pool_memo.clear()
+            found = compute()
+            for value in found if isinstance(found, tuple) else (found,):
+                if isinstance(value, np.ndarray):
+                    value.setflags(write=False)
+            self.pool_memo[key] = found
         return found
 
     def shared_path(self, a: int, b: int) -> str:

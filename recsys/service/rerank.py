@@ -55,8 +55,9 @@ def boost(ranked: Ranked, boosts: Sequence[tuple[np.ndarray, float]]) -> Ranked:
 def placed(ranked: Ranked, extra: Ranked, n: int) -> Ranked:
     """The first n - len(extra) items of `ranked` with `extra`'s items inserted at evenly spaced
     positions (1 of 10 at position 5), in their order."""
-    kept = ranked.take(np.arange(min(len(ranked), max(n - len(extra), 0))))
-    ids, scores, reasons = kept.ids.tolist(), kept.scores.tolist(), list(kept.reasons)
+    kept = min(len(ranked), max(n - len(extra), 0))
+    ids, scores = ranked.ids[:kept].tolist(), ranked.scores[:kept].tolist()
+    reasons = list(ranked.reasons[:kept])
     spacing = n / (len(extra) + 1)
     for i, (item, score, reason) in enumerate(
         zip(extra.ids.tolist(), extra.scores.tolist(), extra.reasons, strict=True)
