@@ -5,7 +5,9 @@
 It inverts a dense items x items matrix (4 bytes an entry, done in place), so it is refused above
 `max_items`; kind "spectral" is the item-item model for large catalogues. The result keeps its
 `neighbours` best entries per item (0: all) and is scored like item-kNN; `low_pass` > 0 adds
-spectral's low-pass term (GF-CF's ideal low-pass filter) on top.
+spectral's low-pass term (GF-CF's ideal low-pass filter) on top, its singular vectors from an
+accurate randomised SVD (an exact eigendecomposition of the items x items matrix would cost 12x
+more at 10,000 items for the same vectors).
 
 Two degree corrections (each off at 0): `user_weight` = a weighs each user's row by
 (n_u / mean n_u)^-a in X^T X (n_u: the user's items), so heavy users do not dominate the item-item
@@ -81,7 +83,7 @@ class EASE(LowPassModel):
         if p.low_pass > 0:  # as in GF-CF: x B + low_pass (x D^-e V)(V^T D^e), e = 1/2 there
             normalised, item_degree = normalise(matrix)
             user_side, item_side = low_pass(
-                normalised, item_degree, p.factors, 0, p.low_pass_exponent
+                normalised, item_degree, p.factors, 0, p.low_pass_exponent, accurate=True
             )
             self.keep_low_pass(user_side, item_side * scale[:, None], p.low_pass)
         return self
