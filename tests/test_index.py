@@ -16,10 +16,12 @@ from recsys.bundle import Bundle
 from recsys.config import config_from_dict
 from recsys.errors import BundleError, ConfigError
 from recsys.index import (
+    ALL_PAIRS_EXACT_UP_TO,
     EXACT_UP_TO,
     HNSW_EF_SEARCH,
     HNSW_UP_TO,
     VectorIndex,
+    all_pairs_factory,
     augment_items,
     resolve_factory,
 )
@@ -57,6 +59,13 @@ def test_auto_picks_by_catalogue_size() -> None:
     assert resolve_factory("auto", 1_000_000) == "IVF4096,Flat"
     assert resolve_factory("HNSW16", 10) == "HNSW16"
     assert config_from_dict({}).index.factory == "auto"
+
+
+def test_every_item_against_every_item_is_exact_only_for_small_catalogues() -> None:
+    assert all_pairs_factory("auto", ALL_PAIRS_EXACT_UP_TO) == "Flat"
+    assert all_pairs_factory("auto", ALL_PAIRS_EXACT_UP_TO + 1) == "IVF512,Flat"
+    assert all_pairs_factory("auto", 1_000_000) == "IVF4096,Flat"
+    assert all_pairs_factory("HNSW16", 1_000_000) == "HNSW16"
 
 
 def test_hnsw_searches_inner_products_with_high_recall(

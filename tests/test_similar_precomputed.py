@@ -172,11 +172,14 @@ def test_zero_turns_the_rows_off(shop: Path, tmp_path: Path) -> None:
     assert report.bundle is not None and not (report.bundle / "models/als" / SIMILAR_FILE).exists()
 
 
-def test_rows_from_an_approximate_index_are_checked_for_recall(shop: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("factory", ["HNSW32", "IVF8,Flat"])
+def test_rows_from_an_approximate_index_are_checked_for_recall(
+    shop: Path, tmp_path: Path, factory: str
+) -> None:
     config = config_from_dict(
         {
             "models": {"als": {"factors": 8, "iterations": 2}},
-            "index": {"factory": "HNSW32", "recall_floor": 0.9, "recall_sample": 200},
+            "index": {"factory": factory, "recall_floor": 0.9, "recall_sample": 200},
             "server": {"similar_candidates": 30},
         }
     )

@@ -32,7 +32,7 @@ from recsys.eventstore.training import (
     with_item_changes,
     written_at,
 )
-from recsys.index import VectorIndex
+from recsys.index import VectorIndex, all_pairs_factory
 from recsys.membership import SegmentMembership
 from recsys.models import Recommender, fit
 from recsys.models.vector import VectorModel
@@ -213,18 +213,19 @@ def index_model(name: str, model: VectorModel, config: Config) -> tuple[float, d
 
 
 def similar_rows(name: str, model: VectorModel, config: Config) -> float:
-    """Precomputes each item's most similar items (server.similar_candidates) by searching the
-    configured index built over the unit item vectors (used here only, not saved) and returns its
-    recall@10 against exact search; below the recall floor the run stops."""
+    """Precomputes each item's most similar items (server.similar_candidates) by searching an
+    index over the unit item vectors (the configured one; for "auto", recsys.index's
+    all_pairs_factory; used here only, not saved), its search effort tuned to the recall target,
+    and returns its recall@10 against exact search; below the recall floor the run stops."""
     unit = model.unit_item_factors
-    index = VectorIndex.build(unit, config.index.factory)
+    index = VectorIndex.build(unit, all_pairs_factory(config.index.factory, len(unit)))
     # items never interacted with have zero vectors, every item a tie: no top 10 to recall
     placed = np.flatnonzero(np.any(unit != 0, axis=1))
     recall = 1.0
     if not index.exact and len(placed):
         size = min(config.index.recall_sample, len(placed))
         sample = np.random.default_rng(0).choice(placed, size=size, replace=False)
-        recall = index.recall(unit[sample])
+        recall, _ = index.tune_search(unit[sample], config.index.recall_target)
         check_recall_floor(recall, config, f"for similar items of {name}")
     model.precompute_similar(config.server.similar_candidates, index)
     return round(recall, 4)
