@@ -200,7 +200,7 @@ def profile_scores(index: ContentIndex, anchors: np.ndarray, weights: np.ndarray
         weights = np.ones(len(anchors), np.float32)
     top = np.argsort(-weights, kind="stable")[:PROFILE_ITEMS]
     anchors, weights = anchors[top], weights[top]
-    row = index.mean_row(anchors.tolist(), weights)
+    row = index.mean_row(anchors, weights)
     return index.profile_scores(row, index.levels[:, int(anchors[0])], pool_only=True)
 
 
