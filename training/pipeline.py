@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,11 +127,14 @@ def train(
     if tune is not None:  # the search's validation split comes from these events alone
         with report.stage("tune"):
             config, report.tuning = tune_config(events, config, tune, say=say)
-    with report.stage("matrix"):
-        training = prepare(events, catalogue, config)
-    with report.stage("segments"):  # the bundle's users are the events' users, in that order
-        segments = compute_segments(events, config.segments, catalogue)
-        training.segments = SegmentMembership.from_flags(segments, SEGMENT_NAMES)
+    # Segments are computed on a second thread while the matrix is built: both are single-threaded
+    # array work that releases the GIL, so each gets a core; "segments" is the wait beyond it.
+    with ThreadPoolExecutor(1) as pool:
+        segments = pool.submit(compute_segments, events, config.segments, catalogue)
+        with report.stage("matrix"):
+            training = prepare(events, catalogue, config)
+        with report.stage("segments"):  # the bundle's users are the events' users, in that order
+            training.segments = SegmentMembership.from_flags(segments.result(), SEGMENT_NAMES)
     for name in config.models:
         say(f"fitting {name}")
         with report.stage(f"fit:{name}"):

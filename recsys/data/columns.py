@@ -21,6 +21,34 @@ def as_strings(column: pa.ChunkedArray) -> pa.Array:
     return column.cast(pa.string())
 
 
+def as_ids(column: pa.ChunkedArray | pa.Array) -> pa.DictionaryArray:
+    """An id column as one dictionary array of strings (read that way, or encoded here): the
+    checks and the numbering then look at each distinct id once instead of at every row."""
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if pa.types.is_dictionary(column.type) and pa.types.is_string(column.type.value_type):
+        return column
+    return as_strings(column).dictionary_encode()
+
+
+def by_value(ids: pa.DictionaryArray, per_value: np.ndarray, null: bool) -> np.ndarray:
+    """Row mask from a mask over the distinct values of `ids` (`null` where the row has none)."""
+    with_null = np.append(np.asarray(per_value, dtype=bool), null)
+    return with_null[ids.indices.fill_null(len(per_value)).to_numpy()]
+
+
+def first_seen(ids: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """The distinct ids of a column without nulls in order of first appearance, and each row's
+    number among them (int32): what dictionary_encode gives, from any dictionary."""
+    codes = as_ids(ids)
+    rows = codes.indices.to_numpy()
+    first = np.full(len(codes.dictionary), len(rows), np.int64)
+    np.minimum.at(first, rows, np.arange(len(rows)))
+    order = np.argsort(first, kind="stable")[: np.count_nonzero(first < len(rows))]
+    numbers = np.empty(len(codes.dictionary), np.int32)
+    numbers[order] = np.arange(len(order), dtype=np.int32)
+    return codes.dictionary.take(pa.array(order)), numbers[rows]
+
+
 def empty_as_null(column: pa.Array) -> pa.Array:
     """An optional id column with "" (what CSV gives for a missing value) as null, i.e. not set:
     an empty order id is no order, not one basket shared by every such row."""

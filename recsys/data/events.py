@@ -13,9 +13,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from recsys.data.columns import (
+    as_ids,
     as_strings,
+    by_value,
     empty_as_null,
     empty_mask,
+    first_seen,
     parse_numbers,
     parse_timestamps,
 )
@@ -25,6 +28,7 @@ from recsys.errors import InputError
 from recsys.privacy import NOT_APPLIED, Forgotten
 
 REQUIRED = ("user_id", "item_id", "event_type", "timestamp")
+IDS = ("user_id", "item_id", "event_type")  # read dictionary-encoded: few distinct values
 OPTIONAL_TEXT = ("session_id", "order_id", "request_id")
 OPTIONAL_NUMBERS = {"quantity": True, "price": False}  # name -> integer?
 ON_ERROR = ("fail", "skip")
@@ -92,7 +96,7 @@ def load_events(
     for file in input_files(path):
         if progress:
             progress(f"reading {file}")
-        raw = read_raw(file, REQUIRED + OPTIONAL_TEXT)
+        raw = read_raw(file, REQUIRED + OPTIONAL_TEXT, IDS)
         tables.append(validate(raw, known, on_error, skipped))
     table = pa.concat_tables(tables, promote_options="default")
     return number(without_forgotten(table, forgotten, skipped), known, skipped)
@@ -117,16 +121,12 @@ def validate(
     checks: list[tuple[str, str, np.ndarray]] = []  # (column, reason, bad rows)
     columns: dict[str, pa.Array | np.ndarray] = {}
     for name in ("user_id", "item_id"):
-        columns[name] = as_strings(table.column(name))
-        checks.append((name, "empty id", empty_mask(columns[name])))
-    kinds = as_strings(table.column("event_type"))
-    columns["event_type"] = kinds
-    unknown = ~np.asarray(
-        pc.is_in(kinds, value_set=pa.array(known, pa.string()))
-        .fill_null(False)
-        .to_numpy(zero_copy_only=False),
-        dtype=bool,
-    )
+        columns[name] = ids = as_ids(table.column(name))
+        checks.append((name, "empty id", by_value(ids, empty_mask(ids.dictionary), null=True)))
+    columns["event_type"] = kinds = as_ids(table.column("event_type"))
+    known_kind = pc.is_in(kinds.dictionary, value_set=pa.array(known, pa.string()))
+    known_kind = known_kind.fill_null(False).to_numpy(zero_copy_only=False)
+    unknown = by_value(kinds, ~known_kind, null=True)
     checks.append(("event_type", f"unknown event type (known: {', '.join(known)})", unknown))
     columns["timestamp"], bad_time = parse_timestamps(table.column("timestamp"))
     checks.append(("timestamp", "unparsable timestamp", bad_time))
@@ -204,17 +204,19 @@ def number(table: pa.Table, known: tuple[str, ...], skipped: Counter[str]) -> Ev
     if order is not None:
         table = table.take(pa.array(order))
         timestamp = timestamp[order]
-    user_codes = table.column("user_id").combine_chunks().dictionary_encode()
-    item_codes = table.column("item_id").combine_chunks().dictionary_encode()
-    kinds = pc.index_in(table.column("event_type"), value_set=pa.array(known, pa.string()))
+    users, user = first_seen(table.column("user_id"))
+    items, item = first_seen(table.column("item_id"))
+    kinds = as_ids(table.column("event_type"))
+    kind_of_value = pc.index_in(kinds.dictionary, value_set=pa.array(known, pa.string()))
+    kind_of_value = kind_of_value.fill_null(-1).to_numpy().astype(np.int8)  # -1: no row left
     extra = table.drop_columns([c for c in REQUIRED if c in table.column_names])
     return Events(
-        users=Vocabulary(user_codes.dictionary),
-        items=Vocabulary(item_codes.dictionary),
+        users=Vocabulary(users),
+        items=Vocabulary(items),
         event_types=known,
-        user=user_codes.indices.to_numpy().astype(np.int32, copy=False),
-        item=item_codes.indices.to_numpy().astype(np.int32, copy=False),
-        event=kinds.to_numpy(zero_copy_only=False).astype(np.int8),
+        user=user,
+        item=item,
+        event=kind_of_value[kinds.indices.to_numpy()],
         timestamp=timestamp.astype(np.int64, copy=False),
         extra=extra,
         skipped=skipped,

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from recsys.errors import InputError
 
 SUFFIXES = (".csv", ".csv.gz", ".jsonl", ".jsonl.gz", ".parquet")
+DICTIONARY = pa.dictionary(pa.int32(), pa.string())
 
 
 @dataclass
@@ -55,25 +56,28 @@ def file_format(path: Path) -> str | None:
     return None
 
 
-def read_raw(path: Path, string_columns: tuple[str, ...]) -> RawTable:
+def read_raw(
+    path: Path, string_columns: tuple[str, ...], dictionary: tuple[str, ...] = ()
+) -> RawTable:
     """Reads one file; `string_columns` are read as text whatever they look like (ids stay
-    strings)."""
+    strings), those of them in `dictionary` as dictionary-encoded text where the format allows
+    (CSV, Parquet): each distinct value is then decoded and held once."""
     fmt = file_format(path)
     try:
         if fmt == "csv":
-            return read_csv(path, string_columns)
+            return read_csv(path, string_columns, dictionary)
         if fmt == "jsonl":
             return read_jsonl(path)
-        table = pq.read_table(path)
+        text = [f.name for f in pq.read_schema(path) if pa.types.is_string(f.type)]
+        table = pq.read_table(path, read_dictionary=[name for name in dictionary if name in text])
         return RawTable(table, str(path), "row", lambda idx: idx + 1, [])
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(str(path), f"cannot read: {first_line(exc)}") from None
 
 
-def read_csv(path: Path, string_columns: tuple[str, ...]) -> RawTable:
-    convert = pcsv.ConvertOptions(
-        column_types=dict.fromkeys(string_columns, pa.string()), strings_can_be_null=False
-    )
+def read_csv(path: Path, string_columns: tuple[str, ...], dictionary: tuple[str, ...]) -> RawTable:
+    types = {name: DICTIONARY if name in dictionary else pa.string() for name in string_columns}
+    convert = pcsv.ConvertOptions(column_types=types, strings_can_be_null=False)
     malformed: list[tuple[int | None, str]] = []
 
     def on_invalid(row: pcsv.InvalidRow) -> str:

@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 
 from recsys.data.catalogue import Catalogue, fill_missing
 from recsys.data.events import (
+    IDS,
     OPTIONAL_TEXT,
     REQUIRED,
     Events,
@@ -52,7 +53,7 @@ def load_training_events(
     if events_path is not None:
         for file in input_files(events_path):
             progress(f"reading {file}")
-            raw = read_raw(file, REQUIRED + OPTIONAL_TEXT)
+            raw = read_raw(file, REQUIRED + OPTIONAL_TEXT, IDS)
             tables.append(validate(raw, known, on_error, skipped))
     if events_db is not None:
         if not exists(events_db):
