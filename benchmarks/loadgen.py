@@ -99,8 +99,8 @@ def lua_script(folder: Path, method: str, paths: list[str], body: list[str] | No
         lines.append(f'  return wrk.format("{method}", paths[i], nil, bodies[i])\nend')
     else:
         lines.append(f'  return wrk.format("{method}", paths[i])\nend')
-    if delay_ms is not None:
-        lines.append(f"delay = function() return {delay_ms:.3f} end")
+    if delay_ms is not None:  # wrk waits whole milliseconds: floor(d + U[0, 1)) keeps the mean d
+        lines.append(f"delay = function() return math.floor({delay_ms:.3f} + math.random()) end")
     script = folder / f"load-{random.random():.6f}.lua"
     script.write_text("\n".join(lines) + "\n")
     return script
