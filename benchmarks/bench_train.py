@@ -12,8 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,6 +25,7 @@ from benchmarks.common import (
     generated_shop,
     peak_rss_mb,
     print_table,
+    run_with_peak,
     shop_arguments,
     timed,
     write_json,
@@ -39,22 +38,8 @@ from recsys.models.als import ALS
 
 def run_train_cli(events: Path, models: Path) -> tuple[float, float]:
     """Seconds and peak RSS (MB) of a real `recsys train` process."""
-    start = time.perf_counter()
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "recsys_training.cli",
-            "train",
-            "--events",
-            str(events),
-            "--models",
-            str(models),
-        ],
-        check=True,
-    )
-    seconds = time.perf_counter() - start
-    return seconds, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    cli = [sys.executable, "-m", "recsys_training.cli"]
+    return run_with_peak([*cli, "train", "--events", str(events), "--models", str(models)])
 
 
 def bare_fit(events_path: Path) -> tuple[float, dict]:

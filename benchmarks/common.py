@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import re
 import resource
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -55,8 +57,39 @@ def stopwatch() -> Iterator[dict[str, float]]:
 
 
 def peak_rss_mb(children: bool = False) -> float:
+    """Peak resident memory (MB) of this process, or of its waited-for children. Our own is
+    Linux's VmHWM where there is one: ru_maxrss also counts the parent's pages that a child
+    process held until its exec (a benchmark's own gigabytes in every child it starts)."""
+    if not children:
+        peak = hwm_mb(Path("/proc/self/status"))
+        if peak is not None:
+            return peak
     who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
     return resource.getrusage(who).ru_maxrss / 1024
+
+
+def hwm_mb(status: Path) -> float | None:
+    """VmHWM (MB) from a /proc/<pid>/status file; None where it cannot be read."""
+    try:
+        found = re.search(r"^VmHWM:\s+(\d+) kB", status.read_text(), re.M)
+    except OSError:
+        return None
+    return int(found.group(1)) / 1024 if found else None
+
+
+def run_with_peak(argv: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak resident memory (MB) of a child process: its VmHWM, read every
+    0.1 s until it exits (peaks only grow; ru_maxrss would count the parent's pages it held
+    before exec), or its ru_maxrss where /proc has none."""
+    start, peak = time.perf_counter(), 0.0
+    process = subprocess.Popen(argv)
+    while process.poll() is None:
+        peak = max(peak, hwm_mb(Path(f"/proc/{process.pid}/status")) or 0.0)
+        time.sleep(0.1)
+    seconds = time.perf_counter() - start
+    if process.returncode:
+        raise subprocess.CalledProcessError(process.returncode, argv)
+    return seconds, peak or peak_rss_mb(children=True)
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
