@@ -25,6 +25,7 @@ MAX_OVERFETCH = 2_000
 AUTO = "auto"
 EXACT_UP_TO = 50_000  # items: below this, exact search is fast enough and never misses
 ALL_PAIRS_EXACT_UP_TO = 20_000  # items: above this, every item against every item goes to IVF
+FAISS_POINTS_PER_LIST = 39  # k-means training points per IVF list that FAISS asks for
 HNSW_UP_TO = 500_000  # items: above this, HNSW's build time grows past IVF's for similar recall
 HNSW_EF_SEARCH = 128  # until training tunes it (tune_search); FAISS's default 16 misses some
 IVF_PROBE_SHARE = 8  # nprobe = nlist / 8 (at least 32): fewer lose recall on clustered factors
@@ -52,7 +53,10 @@ def all_pairs_factory(factory: str, n_items: int) -> str:
         return factory
     if n_items <= ALL_PAIRS_EXACT_UP_TO:
         return "Flat"
-    return f"IVF{ivf_lists(n_items)},Flat"
+    lists = ivf_lists(n_items)
+    while lists * FAISS_POINTS_PER_LIST > n_items:  # FAISS warns of fewer training points
+        lists //= 2
+    return f"IVF{lists},Flat"
 
 
 def ivf_lists(n_items: int) -> int:

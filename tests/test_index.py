@@ -64,6 +64,8 @@ def test_auto_picks_by_catalogue_size() -> None:
 def test_every_item_against_every_item_is_exact_only_for_small_catalogues() -> None:
     assert all_pairs_factory("auto", ALL_PAIRS_EXACT_UP_TO) == "Flat"
     assert all_pairs_factory("auto", ALL_PAIRS_EXACT_UP_TO + 1) == "IVF512,Flat"
+    assert all_pairs_factory("auto", 35_000) == "IVF512,Flat"  # not 1024: FAISS wants 39 per list
+    assert all_pairs_factory("auto", 49_860) == "IVF1024,Flat"
     assert all_pairs_factory("auto", 1_000_000) == "IVF4096,Flat"
     assert all_pairs_factory("HNSW16", 1_000_000) == "HNSW16"
 
