@@ -69,6 +69,22 @@ def test_every_format_reads_the_same(tmp_path: Path) -> None:
     assert len({events.fingerprint() for events in results}) == 1
 
 
+def test_ids_are_numbered_in_first_seen_order_whatever_the_dictionaries(tmp_path: Path) -> None:
+    """Parquet ids are read dictionary-encoded, one dictionary per row group: the numbers are still
+    those of the first appearance after sorting by time, as for text read row by row."""
+    rows = [
+        {"user_id": user, "item_id": item, "event_type": "view", "timestamp": stamp}
+        for user, item, stamp in [("c", "x", 30), ("a", "y", 10), ("b", "x", 20), ("a", "z", 5)]
+    ]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "e.parquet", row_group_size=2)
+    (tmp_path / "e.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    for path in (tmp_path / "e.parquet", tmp_path / "e.jsonl"):
+        events = load_events(path, TYPES)
+        assert events.users.ids(range(len(events.users))) == ["a", "b", "c"]
+        assert events.items.ids(range(len(events.items))) == ["z", "y", "x"]
+        assert list(events.user) == [0, 0, 1, 2] and list(events.item) == [0, 1, 2, 2]
+
+
 def test_parquet_timestamp_columns(tmp_path: Path) -> None:
     table = pa.table({"user_id": ["u"], "item_id": ["i"], "event_type": ["view"],
                       "timestamp": pa.array([1793527200123], pa.timestamp("ms", tz="UTC"))})
