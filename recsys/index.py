@@ -46,9 +46,9 @@ def resolve_factory(factory: str, n_items: int) -> str:
 def all_pairs_factory(factory: str, n_items: int) -> str:
     """The factory for searching every item against every item (similar-item rows at training):
     "auto" is exact up to ALL_PAIRS_EXACT_UP_TO items and IVF above, its nprobe then tuned to the
-    recall target. That batch costs n^2 products where a request costs n: at 50k items exact
-    search took 3x IVF's build and search at recall@10 0.99 (bench_train), HNSW's build alone
-    longer than exact search. Other factories are unchanged."""
+    recall target. That batch costs n^2 products where a request costs n: on bench_train's
+    49,860 items the rows took 4.3 s against exact search's 11.2 s (recall@10 0.98), and HNSW's
+    build alone took longer than exact search. Other factories are unchanged."""
     if factory != AUTO:
         return factory
     if n_items <= ALL_PAIRS_EXACT_UP_TO:

@@ -18,3 +18,14 @@ def test_bench_server_says_it_needs_wrk(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 2
     assert "needs wrk" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_childs_peak_memory_is_its_own_not_its_parents() -> None:
+    """run_with_peak reads the child's VmHWM: ru_maxrss would also count the parent's pages the
+    child held until its exec (here 300 MB the child never touches)."""
+    from benchmarks.common import run_with_peak
+
+    held = bytearray(300 * 2**20)  # resident in this process while the child starts
+    held[::4096] = b"x" * len(held[::4096])
+    seconds, peak_mb = run_with_peak([sys.executable, "-c", "import time; time.sleep(0.3)"])
+    assert 0 < peak_mb < 150 and seconds > 0

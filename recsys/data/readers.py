@@ -68,8 +68,7 @@ def read_raw(
             return read_csv(path, string_columns, dictionary)
         if fmt == "jsonl":
             return read_jsonl(path)
-        text = [f.name for f in pq.read_schema(path) if pa.types.is_string(f.type)]
-        table = pq.read_table(path, read_dictionary=[name for name in dictionary if name in text])
+        table = pq.read_table(path, read_dictionary=dictionary)  # skips columns not of text
         return RawTable(table, str(path), "row", lambda idx: idx + 1, [])
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(str(path), f"cannot read: {first_line(exc)}") from None
